@@ -1,0 +1,47 @@
+# billing_pipelines: `make demo` (set up + run the main job on the embedded default),
+# `make dev` (the Dagster UI on the same data), `make test` (the whole suite), `make bench`.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export PATH := $(BIN):$(PATH)
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DO_NOT_TRACK := 1
+export DAGSTER_DISABLE_TELEMETRY := 1
+export RUNTIME__DLTHUB_TELEMETRY := false
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: install demo dev test bench manifest clean
+
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e '.[dev]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+# dbt's manifest, which Dagster builds the dbt assets from (dagster-dbt does not parse outside `dagster dev`).
+manifest: $(STAMP)
+	cd dbt_project && $(BIN)/dbt parse --quiet --project-dir . --profiles-dir .
+
+demo: install
+	$(BIN)/python -m billing_pipelines.sandbox.demo
+
+dev: install
+	$(BIN)/dagster dev -w workspace.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m bench.end_to_end
+
+clean:
+	rm -rf $(VENV) .dagster_home data dbt_project/target dbt_project/logs

@@ -1,0 +1,232 @@
+"""The `billing.yaml` model: what a deployment loads, from where, and since when.
+
+The file is validated once, when the code location loads. A mistake fails the load with the
+file, the line and the key path, and says what was expected, e.g.::
+
+    billing.yaml:14: sources.app_db.datasets.usage_events.query: missing :window_end parameter
+
+Secrets never live in the file: a source names the environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+
+CONFIG_ENV = "BILLING_CONFIG"
+WAREHOUSE_ENV = "BILLING_WAREHOUSE"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "billing.yaml"
+
+DATASETS = ("customers", "contracts", "contract_items", "usage_events")
+"""The canonical datasets every channel feeds. `usage_events` is daily-partitioned by event
+time; the others are state, merged on their key."""
+
+PARTITIONED_DATASETS = frozenset({"usage_events"})
+
+DatasetName = Literal["customers", "contracts", "contract_items", "usage_events"]
+WINDOW_PARAMETERS = ("window_start", "window_end")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """`billing.yaml` is not valid; the message names file, line, key path and expectation."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseConfig(_Strict):
+    """Where the raw and canonical tables live. DuckDB is the embedded default."""
+
+    kind: Literal["duckdb"] = "duckdb"
+    path: str = Field("data/warehouse.duckdb", description="DuckDB file, relative to billing.yaml")
+
+
+class SqlDatasetConfig(_Strict):
+    """How one dataset is read from a SQL source: a table with a cursor column, or a query.
+
+    A query template selects the rows whose cursor lies in `[:window_start, :window_end)`; both
+    are bound as parameters by the driver, never formatted into the SQL text.
+    """
+
+    table: str | None = Field(None, description="[schema.]table to read")
+    query: str | None = Field(None, description="SELECT with :window_start and :window_end")
+    cursor: str = Field(description="column that orders changes: event time or updated_at")
+    primary_key: list[str] = Field(min_length=1, description="columns identifying a row")
+
+    @field_validator("primary_key", mode="before")
+    @classmethod
+    def _one_key_is_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlDatasetConfig:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        if self.query is not None:
+            missing = [p for p in WINDOW_PARAMETERS if not re.search(rf":{p}\b", self.query)]
+            if missing:
+                raise ValueError(f"query: missing :{missing[0]} parameter")
+        return self
+
+
+class SqlSourceConfig(_Strict):
+    """A database read over SQLAlchemy: Postgres, MySQL, SQLite or any other dialect."""
+
+    kind: Literal["sql"]
+    enabled: bool = True
+    url: str | None = Field(None, description="SQLAlchemy URL without a password (e.g. SQLite)")
+    url_env: str | None = Field(None, description="environment variable holding the URL")
+    description: str = ""
+    datasets: dict[DatasetName, SqlDatasetConfig] = Field(min_length=1)
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError("must be an environment variable NAME like APP_DB_URL")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret_in_file(cls, value: str | None) -> str | None:
+        if value is not None and make_url(value).password is not None:
+            raise ValueError("contains a password: put the URL in an environment variable and name it in url_env")
+        return value
+
+    @model_validator(mode="after")
+    def _url_or_env(self) -> SqlSourceConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of `url` or `url_env`")
+        return self
+
+
+class LandingConfig(_Strict):
+    """The landing zone: one inbox folder per dataset; accepted files are archived, never deleted."""
+
+    enabled: bool = True
+    path: str = Field("landing", description="folder, relative to billing.yaml")
+    poll_seconds: int = Field(30, ge=5, description="how often the sensor looks for new files")
+
+
+class SchedulesConfig(_Strict):
+    """The contemporary sync: latest usage partitions plus the incremental state loads."""
+
+    sync_cron: str = "15 * * * *"
+    sync_latest_partitions: int = Field(2, ge=1, le=31, description="usage days re-synced each tick")
+    timezone: str = "UTC"
+
+    @field_validator("sync_cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must be a five-field cron expression like '15 * * * *'")
+        return value
+
+
+class BillingConfig(_Strict):
+    """Everything `billing.yaml` declares."""
+
+    history_start: date = Field(description="first day of usage history (UTC), YYYY-MM-DD")
+    warehouse: WarehouseConfig = WarehouseConfig()
+    landing: LandingConfig = LandingConfig()
+    schedules: SchedulesConfig = SchedulesConfig()
+    sources: dict[str, SqlSourceConfig] = Field(default_factory=dict)
+    base_dir: Path = Field(PROJECT_ROOT, exclude=True, description="folder relative paths start from")
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, SqlSourceConfig]) -> dict[str, SqlSourceConfig]:
+        for name in value:
+            if not _IDENTIFIER.match(name) or name == "landing":
+                raise ValueError(
+                    f"source name {name!r} must be lower_snake_case and not 'landing' "
+                    "(it becomes the schema raw_<name>)"
+                )
+        return value
+
+    @property
+    def enabled_sources(self) -> dict[str, SqlSourceConfig]:
+        return {name: source for name, source in self.sources.items() if source.enabled}
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB file; `BILLING_WAREHOUSE` overrides the configured path."""
+        return self._resolve(os.environ.get(WAREHOUSE_ENV) or self.warehouse.path)
+
+    @property
+    def landing_path(self) -> Path:
+        return self._resolve(self.landing.path)
+
+    def _resolve(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+
+
+def parse_config(text: str, file_name: str = "billing.yaml", base_dir: Path = PROJECT_ROOT) -> BillingConfig:
+    """Validate YAML text; errors name the file, the line and the key path."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file_name}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file_name}: expected a mapping of settings at the top level")
+    try:
+        return BillingConfig.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as error:
+        raise ConfigError("\n".join(_describe(e, root, file_name) for e in error.errors())) from None
+
+
+def _describe(error: dict, root: yaml.Node | None, file_name: str) -> str:
+    path = [str(part) for part in error["loc"]]
+    # pydantic wraps model-level checks in "Value error, ..."; keep only the user's message.
+    message = error["msg"].removeprefix("Value error, ")
+    if message.startswith("query: "):
+        path.append("query")
+        message = message.removeprefix("query: ")
+    line = _line_of(root, path)
+    where = f"{file_name}:{line}" if line else file_name
+    return f"{where}: {'.'.join(path) or '(top level)'}: {message}"
+
+
+def _line_of(node: yaml.Node | None, path: list[str]) -> int | None:
+    """1-based line of the deepest YAML node on `path` that exists in the file."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        child = next((value for key, value in node.value if key.value == part), None)
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH).expanduser().resolve()
+
+
+def load_config(path: Path | None = None) -> BillingConfig:
+    """Read and validate `billing.yaml` (or the file `BILLING_CONFIG` names)."""
+    path = path or config_path()
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found (set {CONFIG_ENV} to point elsewhere)")
+    return parse_config(path.read_text(), file_name=str(path), base_dir=path.parent)
+
+
+@cache
+def current_config() -> BillingConfig:
+    """The configuration this process runs with, read once."""
+    return load_config()

@@ -1,0 +1,1 @@
+"""Jobs, the contemporary-sync schedule and the landing-zone sensor."""

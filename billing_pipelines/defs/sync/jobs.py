@@ -1,0 +1,60 @@
+"""Jobs: what a backfill, a sync and a landing file each (re)build.
+
+Each job takes a set of raw loads plus everything downstream of them, so the canonical model
+and the marts are consistent when the run ends. The usage jobs are daily-partitioned; a range
+of partitions runs as one run (every partitioned asset has a single-run backfill policy).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from billing_pipelines.config import BillingConfig, PARTITIONED_DATASETS, current_config
+from billing_pipelines.lib.raw_assets import raw_loads
+from billing_pipelines.lib.windows import usage_partitions
+
+USAGE_JOB = "usage_by_day"
+STATE_JOB = "state_sync"
+
+
+SYNC_JOB = "billing_sync"
+STATE_DATASETS = ("customers", "contracts", "contract_items")
+LANDING_STATE_DATASETS = (*STATE_DATASETS, "rejected_files")
+
+
+def loads_and_downstream(
+    name: str, selection: dg.AssetSelection, description: str, partitions: dg.PartitionsDefinition | None
+) -> dg.UnresolvedAssetJobDefinition:
+    """A job running some raw loads and every model downstream of them."""
+    return dg.define_asset_job(
+        name, selection=selection.downstream(), partitions_def=partitions, description=description
+    )
+
+
+def sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefinition]:
+    """Every load (a migration or the scheduled sync), usage only, and state only."""
+    sql_sources = list(config.enabled_sources)
+    landing = ["landing"] if config.landing.enabled else []
+    partitions = usage_partitions(config.history_start)
+    usage = raw_loads([*sql_sources, *landing], PARTITIONED_DATASETS)
+    state = raw_loads(sql_sources, STATE_DATASETS) | raw_loads(landing, LANDING_STATE_DATASETS)
+    return [
+        loads_and_downstream(
+            SYNC_JOB,
+            usage | state,
+            "Everything: state of every source and usage for the selected days (a range is one run), "
+            "then the canonical model and marts. The historical migration and the scheduled sync.",
+            partitions,
+        ),
+        loads_and_downstream(
+            USAGE_JOB, usage, "Usage of every source for the selected days, then canonical usage and marts.", partitions
+        ),
+        loads_and_downstream(
+            STATE_JOB, state, "Customers, contracts and items of every source (incremental), then the canonical model.", None
+        ),
+    ]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(jobs=sync_jobs(current_config()))

@@ -1,0 +1,1 @@
+"""Shared pieces used by several sources: partition windows, SQL binding, dlt translation."""

@@ -1,0 +1,134 @@
+"""Naming of the raw layer, shared by every source.
+
+A dlt resource `<dataset>` of source `<source>` becomes the asset `["raw_<source>", "<dataset>"]`,
+which is exactly the dbt source `raw_<source>.<dataset>`: the lineage graph links extract/load
+to the dbt staging models with no extra configuration. Upstream of it sits an external asset
+`["<source>", "<dataset>"]` standing for the data in the source system itself.
+"""
+
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.extract.source import DltSource
+
+from billing_pipelines.config import PARTITIONED_DATASETS
+from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse
+from billing_pipelines.lib.windows import Window, window_of
+
+DATASET_MEANING = {
+    "customers": "who is billed: names, billing addresses, tax ids, currency",
+    "contracts": "what each customer agreed to: status, currency, term and renewal",
+    "contract_items": "the priced lines of each contract: product, pricing model, unit amount, metric",
+    "usage_events": "metered usage: one row per billable event, partitioned by UTC day",
+    "rejected_files": "landing files rejected whole (unknown columns, unreadable), kept for review",
+}
+OWNER = "team:billing-data"
+
+
+def raw_schema(source_name: str) -> str:
+    return f"raw_{source_name}"
+
+
+def raw_asset_key(source_name: str, dataset: str) -> dg.AssetKey:
+    return dg.AssetKey([raw_schema(source_name), dataset])
+
+
+def raw_loads(sources: list[str], datasets) -> dg.AssetSelection:
+    """The raw-layer assets `["raw_<source>", <dataset>]` of some sources."""
+    return dg.AssetSelection.keys(*[raw_asset_key(source, dataset) for source in sources for dataset in datasets])
+
+
+def source_system_spec(source_name: str, dataset: str, system_kind: str, description: str) -> dg.AssetSpec:
+    """The data as it sits in the source system: an external asset Dagster does not materialize."""
+    return dg.AssetSpec(
+        key=dg.AssetKey([source_name, dataset]),
+        description=f"{description}: {DATASET_MEANING.get(dataset, dataset)}",
+        group_name=source_name,
+        kinds={system_kind},
+        owners=[OWNER],
+    )
+
+
+@dataclass
+class RawLayerTranslator(DagsterDltTranslator):
+    """Maps a source's dlt resources to raw-layer asset specs in that source's group."""
+
+    source_name: str = ""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        dataset = data.resource.name
+        default = super().get_asset_spec(data)
+        return default.replace_attributes(
+            key=raw_asset_key(self.source_name, dataset),
+            deps=[dg.AssetKey([self.source_name, dataset])],
+            group_name=self.source_name,
+            description=(
+                f"`{dataset}` from `{self.source_name}` as delivered, loaded by dlt into "
+                f"`{raw_schema(self.source_name)}.{dataset}`: {DATASET_MEANING.get(dataset, dataset)}."
+            ),
+            owners=[OWNER],
+            kinds={"dlt", "duckdb"},
+        )
+
+
+MakeSource = Callable[[list[str], Window | None], DltSource]
+"""Builds a source's dlt source for some datasets; with a window for partitioned usage."""
+
+
+def raw_load_assets(
+    source_name: str,
+    make_source: MakeSource,
+    datasets: list[str],
+    partitions: dg.PartitionsDefinition,
+    definition_warehouse: Warehouse,
+) -> list[dg.AssetsDefinition]:
+    """The raw-layer assets of one source: one multi-asset for its state datasets (merged on
+    their keys, incremental), one daily-partitioned asset for its usage (one run per range)."""
+    translator = RawLayerTranslator(source_name=source_name)
+    pipelines = {"state": f"{source_name}_state", "usage": f"{source_name}_usage"}
+    state = [d for d in datasets if d not in PARTITIONED_DATASETS]
+    usage = [d for d in datasets if d in PARTITIONED_DATASETS]
+    assets: list[dg.AssetsDefinition] = []
+
+    def load(context, dlt: DagsterDltResource, warehouse: Warehouse, kind: str, window: Window | None):
+        yield from dlt.run(
+            context=context,
+            dlt_source=make_source(state if window is None else usage, window),
+            dlt_pipeline=warehouse.dlt_pipeline(pipelines[kind], raw_schema(source_name)),
+            dagster_dlt_translator=translator,
+        )
+
+    if state:
+
+        @dlt_assets(
+            dlt_source=make_source(state, None),
+            dlt_pipeline=definition_warehouse.dlt_pipeline(pipelines["state"], raw_schema(source_name)),
+            name=pipelines["state"],
+            dagster_dlt_translator=translator,
+            pool=WAREHOUSE_POOL,
+        )
+        def load_state(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: Warehouse):
+            yield from load(context, dlt, warehouse, "state", None)
+
+        assets.append(load_state)
+
+    if usage:
+
+        @dlt_assets(
+            dlt_source=make_source(usage, None),
+            dlt_pipeline=definition_warehouse.dlt_pipeline(pipelines["usage"], raw_schema(source_name)),
+            name=pipelines["usage"],
+            dagster_dlt_translator=translator,
+            partitions_def=partitions,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            pool=WAREHOUSE_POOL,
+        )
+        def load_usage(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: Warehouse):
+            yield from load(context, dlt, warehouse, "usage", window_of(context))
+
+        assets.append(load_usage)
+    return assets
