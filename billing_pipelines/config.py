@@ -145,10 +145,10 @@ class BillingConfig(_Strict):
     sources: dict[str, SqlSourceConfig] = Field(default_factory=dict)
     base_dir: Path = Field(PROJECT_ROOT, exclude=True, description="folder relative paths start from")
 
-    @field_validator("sources")
+    @field_validator("sources", mode="before")
     @classmethod
-    def _source_names(cls, value: dict[str, SqlSourceConfig]) -> dict[str, SqlSourceConfig]:
-        for name in value:
+    def _source_names(cls, value: object) -> object:
+        for name in value if isinstance(value, dict) else ():
             if not _IDENTIFIER.match(name) or name == "landing":
                 raise ValueError(
                     f"source name {name!r} must be lower_snake_case and not 'landing' "
@@ -190,7 +190,7 @@ def parse_config(text: str, file_name: str = "billing.yaml", base_dir: Path = PR
 
 
 def _describe(error: dict, root: yaml.Node | None, file_name: str) -> str:
-    path = [str(part) for part in error["loc"]]
+    path = [str(part) for part in error["loc"] if part != "[key]"]
     # pydantic wraps model-level checks in "Value error, ..."; keep only the user's message.
     message = error["msg"].removeprefix("Value error, ")
     if message.startswith("query: "):
@@ -202,15 +202,15 @@ def _describe(error: dict, root: yaml.Node | None, file_name: str) -> str:
 
 
 def _line_of(node: yaml.Node | None, path: list[str]) -> int | None:
-    """1-based line of the deepest YAML node on `path` that exists in the file."""
+    """1-based line of the deepest key on `path` that exists in the file."""
     line = node.start_mark.line + 1 if node is not None else None
     for part in path:
         if not isinstance(node, yaml.MappingNode):
             break
-        child = next((value for key, value in node.value if key.value == part), None)
-        if child is None:
+        entry = next(((key, value) for key, value in node.value if key.value == part), None)
+        if entry is None:
             break
-        node, line = child, child.start_mark.line + 1
+        line, node = entry[0].start_mark.line + 1, entry[1]
     return line
 
 

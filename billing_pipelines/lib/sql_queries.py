@@ -94,7 +94,7 @@ def _column_array(values: Sequence) -> pa.Array:
     if isinstance(sample, (dict, list)):
         return pa.array([None if v is None else json.dumps(v, default=str) for v in values], pa.string())
     if isinstance(sample, Decimal):
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
+        return pa.array([None if v is None else format(v, "f") for v in values], pa.string())
     try:
         array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):

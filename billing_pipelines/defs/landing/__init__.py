@@ -1,0 +1,1 @@
+"""The landing zone: CSV files dropped into `landing/<dataset>/` (later, push-API batches)."""

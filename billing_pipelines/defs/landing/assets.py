@@ -1,0 +1,33 @@
+"""Raw-layer assets of the landing zone: `raw_landing.<dataset>` and `raw_landing.rejected_files`."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from billing_pipelines.config import DATASETS, BillingConfig, current_config
+from billing_pipelines.defs.landing.extract import REJECTED_FILES, landing_source
+from billing_pipelines.lib.raw_assets import raw_load_assets, source_system_spec
+from billing_pipelines.lib.warehouse import Warehouse
+from billing_pipelines.lib.windows import usage_partitions
+
+LANDING = "landing"
+
+
+def landing_definitions(config: BillingConfig) -> dg.Definitions:
+    """CSV files per dataset (external assets) and their dlt loads into raw_landing."""
+    if not config.landing.enabled:
+        return dg.Definitions()
+    datasets = [*DATASETS, REJECTED_FILES]
+    files = [source_system_spec(LANDING, d, "csv", "CSV files in the landing zone") for d in datasets]
+
+    def make_source(selected, window):
+        return landing_source(config.landing_path, selected, window)
+
+    warehouse = Warehouse(path=str(config.warehouse_path))
+    loads = raw_load_assets(LANDING, make_source, datasets, usage_partitions(config.history_start), warehouse)
+    return dg.Definitions(assets=[*files, *loads])
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return landing_definitions(current_config())

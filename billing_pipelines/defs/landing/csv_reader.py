@@ -1,0 +1,150 @@
+"""Parsing a landing CSV file into Arrow with DuckDB, keeping every line accounted for.
+
+DuckDB's reader does the parsing (never a Python row loop). Rows it cannot split (wrong
+number of fields, bytes that are not UTF-8) come back from its reject store and are kept as
+rows with `_parse_error` and `_raw_line`, so they reach the quarantine with file and line.
+A file whose header is not one of the known column sets, or that cannot be read at all, is
+rejected whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
+
+
+class RejectedFile(ValueError):
+    """The whole file is unusable; the message says why, for `raw_landing.rejected_files`."""
+
+
+@dataclass(frozen=True)
+class FileOrigin:
+    """Where rows came from: the file as the user named it, its content digest, its arrival."""
+
+    name: str
+    digest: str
+    received_at: datetime
+
+
+def read_header(data: bytes) -> list[str]:
+    """The column names on the first line of a CSV file (a UTF-8 byte-order mark is allowed)."""
+    if not data.strip():
+        raise RejectedFile("unreadable file: the file is empty")
+    first_line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RejectedFile("unreadable file: the header line is not UTF-8 text") from None
+    return [name.strip() for name in next(csv.reader([text]))]
+
+
+def check_columns(dataset: str, header: list[str]) -> None:
+    """A file must carry exactly the dataset's columns, in any order."""
+    expected = LANDING_COLUMNS[dataset]
+    if sorted(header) != sorted(expected) or len(set(header)) != len(header):
+        raise RejectedFile(f"unknown column set: expected {list(expected)}, found {header}")
+
+
+def record_start_lines(data: bytes) -> list[int]:
+    """1-based line on which each data record starts (blank lines skipped, quoted newlines
+    kept inside their record): the `line` a user looks up in their editor."""
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""))
+    next(reader, None)
+    starts, previous_end = [], reader.line_num
+    for record in reader:
+        if record:
+            starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    return starts
+
+
+def reject_reason(error_type: str, message: str) -> str:
+    """The quarantine reason for a row DuckDB's reader could not split."""
+    if error_type in ("TOO MANY COLUMNS", "MISSING COLUMNS"):
+        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+        if counts:
+            return f"wrong column count: expected {counts[1]} columns, found {counts[2]}"
+        return "wrong column count"
+    if error_type == "INVALID ENCODING":
+        return "invalid encoding: line is not valid UTF-8"
+    return f"unparsable CSV row: {message.splitlines()[0] if message else error_type}"
+
+
+def parse_landing_csv(path: Path, dataset: str, origin: FileOrigin) -> pa.Table:
+    """All of the file's rows: parsed ones with their values as text, unsplittable ones with
+    `_parse_error`; each with `_file`, `_file_digest`, `_line` and `_received_at`."""
+    data = path.read_bytes()
+    check_columns(dataset, read_header(data))
+    columns = LANDING_COLUMNS[dataset]
+    connection = duckdb.connect()
+    try:
+        rows = connection.sql(
+            "SELECT * FROM read_csv(?, header = true, all_varchar = true, delim = ',', quote = '\"',"
+            " escape = '\"', store_rejects = true, parallel = false, strict_mode = true)",
+            params=[str(path)],
+        ).to_arrow_table()
+        rejects = connection.sql(
+            "SELECT line, any_value(error_type) AS error_type, any_value(error_message) AS message,"
+            " any_value(csv_line) AS csv_line FROM reject_errors GROUP BY line ORDER BY line"
+        ).fetchall()
+    except duckdb.Error as error:
+        raise RejectedFile(f"unreadable file: {str(error).splitlines()[0]}") from None
+    finally:
+        connection.close()
+
+    rows = rows.select([name for name in columns])
+    rejected_lines = {line for line, *_ in rejects}
+    starts = record_start_lines(data)
+    good_lines = [line for line in starts if line not in rejected_lines]
+    if len(good_lines) != rows.num_rows:  # the two readers disagree: number rows in file order
+        good_lines = list(range(2, 2 + rows.num_rows))
+    parsed = _with_origin(rows, origin, good_lines, [None] * rows.num_rows, [None] * rows.num_rows)
+    unsplit = _with_origin(
+        pa.table({name: pa.nulls(len(rejects), pa.string()) for name in columns}),
+        origin,
+        [line for line, *_ in rejects],
+        [reject_reason(kind, message) for _, kind, message, _ in rejects],
+        [csv_line for *_, csv_line in rejects],
+    )
+    combined = pa.concat_tables([parsed, unsplit])
+    return combined.take(pc.sort_indices(combined, [("_line", "ascending")]))
+
+
+def _with_origin(table: pa.Table, origin: FileOrigin, lines: list, errors: list, raw_lines: list) -> pa.Table:
+    count = table.num_rows
+    extra = {
+        "_file": pa.array([origin.name] * count, pa.string()),
+        "_file_digest": pa.array([origin.digest] * count, pa.string()),
+        "_line": pa.array(lines, pa.int64()),
+        "_received_at": pa.array([origin.received_at] * count, pa.timestamp("us", tz="UTC")),
+        "_parse_error": pa.array(errors, pa.string()),
+        "_raw_line": pa.array(raw_lines, pa.string()),
+    }
+    for name, values in extra.items():
+        table = table.append_column(name, values)
+    return table
+
+
+def event_days(usage: pa.Table) -> list[date]:
+    """The UTC days a usage file's parsable event timestamps fall on (its partitions)."""
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.register("usage", usage)
+        days = connection.execute(
+            "SELECT DISTINCT CAST(TRY_CAST(event_timestamp AS TIMESTAMPTZ) AS DATE) AS day FROM usage"
+            " WHERE TRY_CAST(event_timestamp AS TIMESTAMPTZ) IS NOT NULL ORDER BY day"
+        ).fetchall()
+    finally:
+        connection.close()
+    return [day for (day,) in days]

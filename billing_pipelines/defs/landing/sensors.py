@@ -1,0 +1,105 @@
+"""The landing-zone sensor: accept new files and launch a run for exactly what they touch."""
+
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from billing_pipelines.config import PARTITIONED_DATASETS, BillingConfig, current_config
+from billing_pipelines.defs.landing.archive import ARCHIVE, REJECTED, LandedFile, accept_inbox, landed_files
+from billing_pipelines.defs.landing.assets import LANDING
+from billing_pipelines.defs.sync.jobs import LANDING_STATE_DATASETS, loads_and_downstream
+from billing_pipelines.defs.sync.schedules import partition_range_tags
+from billing_pipelines.lib.raw_assets import raw_loads
+from billing_pipelines.lib.windows import contiguous_day_ranges, usage_partitions
+
+LANDING_USAGE_JOB = "landing_usage_by_day"
+LANDING_STATE_JOB = "landing_state_sync"
+
+
+def _key(parts: Iterable[str]) -> str:
+    return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]
+
+
+def plan_runs(files: list[LandedFile]) -> list[dg.RunRequest]:
+    """Runs for newly landed files: usage files re-run exactly the days their events fall on
+    (late data re-runs old days), one run per consecutive range; state and rejected files one
+    state run. Run keys derive from the files' digests, so a file never launches twice."""
+    usage = [f for f in files if f.dataset == "usage_events" and f.reason is None]
+    others = [f for f in files if f not in usage]
+    requests = []
+    days = [day for f in usage for day in f.event_days]
+    for first, last in contiguous_day_ranges(days):
+        touching = [f.digest for f in usage if any(first <= day <= last for day in f.event_days)]
+        requests.append(
+            dg.RunRequest(
+                job_name=LANDING_USAGE_JOB,
+                run_key=f"usage:{first}:{last}:{_key(touching)}",
+                tags=partition_range_tags(first, last),
+            )
+        )
+    if others:
+        requests.append(dg.RunRequest(job_name=LANDING_STATE_JOB, run_key=f"state:{_key(f.digest for f in others)}"))
+    return requests
+
+
+def newly_landed(root, cursor: str | None, accepted: list[LandedFile]) -> list[LandedFile]:
+    """Files to launch runs for: those accepted now, and any recorded after the cursor (a
+    tick that failed after archiving is picked up again by the next one)."""
+    if cursor is None:
+        return accepted
+    since = datetime.fromisoformat(cursor)
+    recorded = landed_files(root, ARCHIVE) + landed_files(root, REJECTED)
+    return [f for f in recorded if f.received_at > since]
+
+
+def landing_jobs(config: BillingConfig) -> list:
+    """What the sensor launches: landing usage for some days, or landing state and rejects."""
+    return [
+        loads_and_downstream(
+            LANDING_USAGE_JOB,
+            raw_loads([LANDING], PARTITIONED_DATASETS),
+            "Landing-zone usage files for the days they touch (launched by the landing sensor).",
+            usage_partitions(config.history_start),
+        ),
+        loads_and_downstream(
+            LANDING_STATE_JOB,
+            raw_loads([LANDING], LANDING_STATE_DATASETS),
+            "Landing-zone state files and rejected files (launched by the landing sensor).",
+            None,
+        ),
+    ]
+
+
+def landing_sensor(config: BillingConfig, jobs: list) -> dg.SensorDefinition:
+    root = config.landing_path
+
+    @dg.sensor(
+        name="landing_files",
+        minimum_interval_seconds=config.landing.poll_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        jobs=jobs,
+        description=f"Accepts CSV files dropped into {root}/<dataset>/ and loads the days they touch.",
+    )
+    def landing_files(context: dg.SensorEvaluationContext):
+        accepted = accept_inbox(root, datetime.now(UTC))
+        files = newly_landed(root, context.cursor, accepted)
+        if not files:
+            return dg.SkipReason("no new files in the landing zone")
+        for landed in files:
+            context.log.info(f"{landed.dataset}/{landed.name}: {landed.reason or 'accepted'}")
+        cursor = max(f.received_at for f in files).isoformat()
+        return dg.SensorResult(run_requests=plan_runs(files), cursor=cursor)
+
+    return landing_files
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    config = current_config()
+    if not config.landing.enabled:
+        return dg.Definitions()
+    jobs = landing_jobs(config)
+    return dg.Definitions(jobs=jobs, sensors=[landing_sensor(config, jobs)])

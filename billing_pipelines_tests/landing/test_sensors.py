@@ -1,0 +1,52 @@
+"""The landing sensor: new files launch runs for exactly the days they touch."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from billing_pipelines.defs.landing.archive import LandedFile
+from billing_pipelines.defs.landing.sensors import LANDING_STATE_JOB, LANDING_USAGE_JOB, landing_sensor, plan_runs
+from billing_pipelines.config import parse_config
+
+NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
+
+
+def usage_file(digest: str, *days: date) -> LandedFile:
+    return LandedFile("usage_events", f"{digest}.csv", digest, NOW, f"archive/usage_events/{digest}", days)
+
+
+def test_a_late_file_reruns_only_its_old_day():
+    [request] = plan_runs([usage_file("late", date(2026, 9, 2))])
+    assert request.job_name == LANDING_USAGE_JOB
+    assert request.partition_key_range == dg.PartitionKeyRange("2026-09-02", "2026-09-02")
+
+
+def test_days_of_several_files_merge_into_consecutive_ranges_with_stable_keys():
+    files = [usage_file("a", date(2026, 9, 1), date(2026, 9, 2)), usage_file("b", date(2026, 9, 3), date(2026, 9, 9))]
+    requests = plan_runs(files)
+    assert [r.partition_key_range for r in requests] == [
+        dg.PartitionKeyRange("2026-09-01", "2026-09-03"),
+        dg.PartitionKeyRange("2026-09-09", "2026-09-09"),
+    ]
+    assert [r.run_key for r in plan_runs(list(reversed(files)))] == [r.run_key for r in requests]
+
+
+def test_state_and_rejected_files_launch_one_state_run():
+    customers = LandedFile("customers", "c.csv", "c1", NOW, "archive/customers/c1")
+    rejected = LandedFile("usage_events", "x.csv", "x1", NOW, "rejected/usage_events/x1", reason="unknown column set")
+    [request] = plan_runs([customers, rejected])
+    assert request.job_name == LANDING_STATE_JOB and request.partition_key_range is None
+
+
+def test_sensor_accepts_inbox_files_and_advances_its_cursor(tmp_path, write_usage_csv):
+    config = parse_config(f'history_start: "2026-08-01"\nlanding: {{path: "{tmp_path / "landing"}"}}\n')
+    sensor = landing_sensor(config, jobs=[dg.define_asset_job(LANDING_USAGE_JOB), dg.define_asset_job(LANDING_STATE_JOB)])
+    write_usage_csv("late.csv", b"e1,C,m,1,2026-09-02T10:00:00Z,{}\n")
+
+    first = sensor.evaluate_tick(dg.build_sensor_context())
+    [request] = first.run_requests
+    assert request.partition_key_range == dg.PartitionKeyRange("2026-09-02", "2026-09-02")
+    assert datetime.fromisoformat(first.cursor) > NOW - timedelta(days=1)
+
+    second = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor))
+    assert second.run_requests == [] and "no new files" in second.skip_message

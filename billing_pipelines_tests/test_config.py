@@ -1,0 +1,110 @@
+"""billing.yaml validation: a mistake names the file, the line, the key path and the fix."""
+
+import pytest
+
+from billing_pipelines.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
+
+VALID = """\
+history_start: "2026-08-01"
+sources:
+  app_db:
+    kind: sql
+    url_env: APP_DB_URL
+    datasets:
+      usage_events:
+        query: |
+          SELECT id AS event_id, occurred_at AS event_timestamp FROM usage
+          WHERE occurred_at >= :window_start AND occurred_at < :window_end
+        cursor: event_timestamp
+        primary_key: event_id
+"""
+
+
+def test_shipped_billing_yaml_is_valid():
+    config = load_config(DEFAULT_CONFIG_PATH)
+    assert set(config.sources["app_db"].datasets) == {"customers", "contracts", "contract_items", "usage_events"}
+    assert config.warehouse_path.name == "warehouse.duckdb"
+
+
+def test_valid_config_reads_defaults_and_lists_a_single_key():
+    config = parse_config(VALID)
+    usage = config.sources["app_db"].datasets["usage_events"]
+    assert usage.primary_key == ["event_id"]
+    assert config.landing.path == "landing"
+    assert config.schedules.sync_latest_partitions == 2
+
+
+def test_query_missing_window_end_names_line_and_key_path():
+    text = VALID.replace("AND occurred_at < :window_end", "")
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, file_name="billing.yaml")
+    assert str(error.value) == (
+        "billing.yaml:8: sources.app_db.datasets.usage_events.query: missing :window_end parameter"
+    )
+
+
+def test_window_parameter_must_be_a_whole_name():
+    text = VALID.replace(":window_end", ":window_ending")
+    with pytest.raises(ConfigError, match="missing :window_end parameter"):
+        parse_config(text)
+
+
+def test_password_in_url_is_refused():
+    text = VALID.replace("url_env: APP_DB_URL", "url: postgresql://billing:s3cret@db/app")
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, file_name="billing.yaml")
+    message = str(error.value)
+    assert message.startswith("billing.yaml:5: sources.app_db.url: ")
+    assert "environment variable" in message
+    assert "s3cret" not in message
+
+
+def test_unknown_key_and_wrong_type_are_both_reported_with_lines():
+    text = VALID.replace('history_start: "2026-08-01"', 'history_start: "August"\nwarehose: {}')
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, file_name="b.yaml")
+    lines = str(error.value).splitlines()
+    assert lines[0].startswith("b.yaml:1: history_start: ")
+    assert lines[1] == "b.yaml:2: warehose: Extra inputs are not permitted"
+
+
+def test_unknown_dataset_and_missing_cursor():
+    text = VALID.replace("usage_events:\n        query", "usage:\n        query").replace(
+        "        cursor: event_timestamp\n", ""
+    )
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, file_name="b.yaml")
+    assert "b.yaml:7: sources.app_db.datasets.usage" in str(error.value)
+
+
+def test_source_needs_url_or_env():
+    with pytest.raises(ConfigError) as error:
+        parse_config(VALID.replace("    url_env: APP_DB_URL\n", ""), file_name="b.yaml")
+    assert str(error.value) == "b.yaml:3: sources.app_db: give exactly one of `url` or `url_env`"
+
+
+def test_source_name_becomes_a_schema_so_it_must_be_snake_case():
+    with pytest.raises(ConfigError, match="source name 'App-DB' must be lower_snake_case"):
+        parse_config(VALID.replace("  app_db:", "  App-DB:"))
+
+
+def test_table_form_needs_no_window_parameters():
+    text = VALID.replace(
+        """query: |
+          SELECT id AS event_id, occurred_at AS event_timestamp FROM usage
+          WHERE occurred_at >= :window_start AND occurred_at < :window_end""",
+        "table: public.usage",
+    )
+    assert parse_config(text).sources["app_db"].datasets["usage_events"].table == "public.usage"
+
+
+def test_warehouse_path_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("BILLING_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    assert parse_config(VALID).warehouse_path == tmp_path / "w.duckdb"
+
+
+def test_not_yaml_and_not_a_mapping():
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_config("a: [1,", file_name="x.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        parse_config("- 1", file_name="x.yaml")
