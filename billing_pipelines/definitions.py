@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 
 from billing_pipelines.config import current_config
-from billing_pipelines.lib.runtime import quiet_telemetry
+from billing_pipelines.lib.runtime import apply_process_settings
 
-quiet_telemetry()
+apply_process_settings()
 current_config()
 
 defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -1,4 +1,4 @@
-"""Process-wide settings every entry point applies: nothing phones home."""
+"""Process-wide settings every entry point applies before dlt, dbt or Dagster start."""
 
 import os
 
@@ -9,8 +9,15 @@ TELEMETRY_OFF = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
 }
 
+ARROW_LOAD_METADATA = {
+    # dlt leaves Arrow batches untouched by default; we want every raw row to name the load
+    # that wrote it (`_dlt_load_id`), which staging turns into `ingested_at`.
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
+}
 
-def quiet_telemetry() -> None:
-    """Turn off dlt, dbt and Dagster usage telemetry unless the user chose otherwise."""
-    for name, value in TELEMETRY_OFF.items():
+
+def apply_process_settings() -> None:
+    """Nothing phones home; raw rows carry their load id. A user's own setting wins."""
+    for name, value in {**TELEMETRY_OFF, **ARROW_LOAD_METADATA}.items():
         os.environ.setdefault(name, value)

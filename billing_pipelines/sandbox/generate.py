@@ -567,7 +567,7 @@ class UsageBatch:
 
 def _property_texts() -> np.ndarray:
     """JSON `properties` per (metric, region, variant): where the usage ran and what it was."""
-    texts = np.empty((len(METRICS), len(REGIONS), 3), dtype=object)
+    texts = np.empty((len(METRICS), len(REGIONS), len(PROPERTY_VARIANTS[0][1])), dtype=object)  # same count per metric
     for m, (key, values) in enumerate(PROPERTY_VARIANTS):
         for r, region in enumerate(REGIONS):
             for v, value in enumerate(values):
@@ -775,7 +775,7 @@ def _usage_exports(
         rows = [(row, None) for row in pool_rows[cuts[k] : cuts[k + 1]]]
         exports.append(LandingFile("usage_events", f"meter_export_{first}_{last}.csv", USAGE_COLUMNS, rows))
 
-    resent = [row for row, _ in exports[0].rows if row[0]][-DUPLICATE_EVENTS:]
+    resent = [row for row, _ in exports[0].rows if row[0] and row[1] != UNKNOWN_CUSTOMER][-DUPLICATE_EVENTS:]
     exports[1].rows[:0] = [(list(row), None) for row in resent]
 
     bad_ids = event_ids[len(pool.seconds) : len(pool.seconds) + len(bad_plan)]
@@ -934,7 +934,9 @@ def generate_company(
 def main(argv: list[str] | None = None) -> None:
     """CLI: generate the sandbox company and print a one-line summary."""
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m billing_pipelines.sandbox.generate", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--app-db", required=True, type=Path, help="SQLite app database to (re)create")
     parser.add_argument("--landing", required=True, type=Path, help="landing folder (inboxes <landing>/<dataset>/)")
     parser.add_argument("--end-date", type=date.fromisoformat, default=yesterday, help="last usage day (UTC)")
