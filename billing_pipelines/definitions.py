@@ -1,7 +1,7 @@
 """The code location: every definition under `defs/`, one folder per source or concern.
 
-Cross-cutting policy lives here: nothing a source folder has to remember. Loading validates
-billing.yaml first, so a configuration mistake fails the load with file, line and key path.
+Loading validates billing.yaml first, so a configuration mistake fails the load with file,
+line and key path before anything else is built.
 """
 
 from pathlib import Path
@@ -11,7 +11,12 @@ import dagster as dg
 from billing_pipelines.config import current_config
 from billing_pipelines.lib.runtime import apply_process_settings
 
-apply_process_settings()
-current_config()
 
-defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+def build_definitions() -> dg.Definitions:
+    """All definitions for the configuration in effect (billing.yaml or BILLING_CONFIG)."""
+    apply_process_settings()
+    current_config()
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+defs = build_definitions()

@@ -11,8 +11,8 @@ from billing_pipelines.config import PARTITIONED_DATASETS, BillingConfig, curren
 from billing_pipelines.defs.landing.archive import ARCHIVE, REJECTED, LandedFile, accept_inbox, landed_files
 from billing_pipelines.defs.landing.assets import LANDING
 from billing_pipelines.defs.sync.jobs import LANDING_STATE_DATASETS, loads_and_downstream
-from billing_pipelines.defs.sync.schedules import partition_range_tags
 from billing_pipelines.lib.raw_assets import raw_loads
+from billing_pipelines.lib.runs import partition_range_tags
 from billing_pipelines.lib.windows import contiguous_day_ranges, usage_partitions
 
 LANDING_USAGE_JOB = "landing_usage_by_day"

@@ -7,15 +7,8 @@ import dagster as dg
 
 from billing_pipelines.config import BillingConfig, current_config
 from billing_pipelines.defs.sync.jobs import SYNC_JOB
+from billing_pipelines.lib.runs import partition_range_tags
 from billing_pipelines.lib.windows import latest_days
-
-
-def partition_range_tags(first: date, last: date) -> dict[str, str]:
-    """Run tags that make one run cover the daily partitions `first`..`last`."""
-    return {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
 
 
 def sync_window(today: date, config: BillingConfig) -> tuple[date, date]:
