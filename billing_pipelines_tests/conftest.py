@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from billing_pipelines.config import current_config, parse_config
-from billing_pipelines.lib.runtime import quiet_telemetry
+from billing_pipelines.lib.runtime import apply_process_settings
 
-quiet_telemetry()
+apply_process_settings()
 
 POSTGRES_ADMIN_URL = os.environ.get("BILLING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -1,0 +1,84 @@
+{#
+  Read a raw table loaded by dlt, whether or not it exists yet.
+
+  dlt creates a table only when its first rows arrive (no contract CSV dropped yet = no
+  raw_landing.contracts), and it omits columns that were NULL in every row so far. Staging must
+  still build on such a warehouse, so this returns a subquery with exactly the columns declared
+  for the source table in models/sources.yml (the raw contract, docs/raw-contract.md):
+
+  - table exists: its declared columns, a declared column that is missing is NULL of its declared
+    type (`data_type`, default varchar);
+  - table missing: the same columns, typed, with no rows (`where false`).
+
+  Two columns are added for staging:
+  - `_payload`: the delivered row as JSON text, i.e. every column the table really has except the
+    `_`-prefixed load metadata (so a column the query returns beyond the contract is kept too);
+  - `_dlt_loaded_at`: when dlt committed the row's load (`<dataset>._dlt_loads.inserted_at`,
+    falling back to the timestamp encoded in `_dlt_load_id`) - deterministic, never now().
+
+  `source()` is called unconditionally so the source -> model edge is in the manifest (and in
+  Dagster's lineage) even while the table does not exist.
+#}
+{% macro raw_relation(source_name, table_name) %}
+    {%- set declared = source(source_name, table_name) -%}
+    {%- if not execute -%}
+        {{ return(declared) }}
+    {%- endif -%}
+
+    {%- set contract = (graph.sources.values()
+        | selectattr('source_name', 'equalto', source_name)
+        | selectattr('name', 'equalto', table_name)
+        | first).columns.values() | list -%}
+    {%- set existing = adapter.get_relation(
+        database=declared.database, schema=declared.schema, identifier=declared.identifier) -%}
+    {%- set present = [] -%}
+    {%- if existing is not none -%}
+        {%- for column in adapter.get_columns_in_relation(existing) -%}
+            {%- do present.append(column.name | lower) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set delivered = [] -%}
+    {%- for name in present if not name.startswith('_') -%}
+        {%- do delivered.append(name) -%}
+    {%- endfor -%}
+    {%- set loads = adapter.get_relation(
+        database=declared.database, schema=declared.schema, identifier='_dlt_loads') -%}
+
+    (
+        select
+        {%- for column in contract %}
+            {% if column.name in present -%}
+                raw.{{ adapter.quote(column.name) }}
+            {%- else -%}
+                cast(null as {{ column.data_type or 'varchar' }})
+            {%- endif %} as {{ adapter.quote(column.name) }},
+        {%- endfor %}
+        {%- if delivered %}
+            to_json(struct_pack(
+            {%- for name in delivered %}
+                {{ adapter.quote(name) }} := raw.{{ adapter.quote(name) }}{{ ',' if not loop.last }}
+            {%- endfor %}
+            ))::varchar as _payload,
+        {%- else %}
+            cast(null as varchar) as _payload,
+        {%- endif %}
+        {%- if '_dlt_load_id' in present %}
+            coalesce(
+                {{ 'loads.inserted_at' if loads is not none else 'null' }},
+                to_timestamp(try_cast(raw._dlt_load_id as double))
+            ) as _dlt_loaded_at
+        {%- else %}
+            cast(null as timestamptz) as _dlt_loaded_at
+        {%- endif %}
+        {%- if existing is none %}
+        where false
+        {%- else %}
+        from {{ existing }} as raw
+        {%- if loads is not none and '_dlt_load_id' in present %}
+        left join (
+            select load_id, min(inserted_at) as inserted_at from {{ loads }} group by load_id
+        ) as loads on loads.load_id = raw._dlt_load_id
+        {%- endif %}
+        {%- endif %}
+    )
+{% endmacro %}

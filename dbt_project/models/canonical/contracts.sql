@@ -1,0 +1,45 @@
+-- One canonical contract per contract_id. App contracts are namespaced ('app_db-sub-<id>'),
+-- landing contracts keep the sender's id. Survivorship as for customers: newest updated_at,
+-- then app database over landing zone, then the most recent delivery.
+with candidates as (
+    {% for model in ['stg_app_db__contracts', 'stg_landing__contracts'] %}
+    select
+        contract_id, customer_id, name, status, currency, start_date, end_date, renewal_policy,
+        app_db_subscription_id, updated_at, deleted_at, source_system, ingested_at, location
+    from {{ ref(model) }}
+    where reject_reason is null
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by contract_id
+            order by
+                updated_at desc nulls last,
+                {{ source_precedence() }},
+                ingested_at desc nulls last,
+                location desc
+        ) as survivorship_rank
+    from candidates
+)
+
+select
+    contract_id,
+    customer_id,
+    name,
+    status,
+    currency,
+    start_date,
+    end_date,
+    renewal_policy,
+    app_db_subscription_id,
+    cast(null as varchar) as stripe_subscription_id,
+    cast(null as varchar) as hubspot_deal_id,
+    updated_at,
+    deleted_at is not null as is_deleted,
+    source_system
+from ranked
+where survivorship_rank = 1

@@ -1,0 +1,41 @@
+-- App-database usage events mapped to canonical usage events. Unfiltered view: the partition
+-- window is applied by billing.usage_events, so quarantine always sees every reject.
+{{ config(tags=['partitioned']) }}
+
+with raw as (
+    select * from {{ raw_relation('raw_app_db', 'usage_events') }}
+),
+
+typed as (
+    select
+        event_id as source_event_id,
+        {{ raw_text('customer_external_id') }} as customer_id,
+        {{ raw_text('metric') }} as metric,
+        {{ parse_as('quantity', decimal_type()) }} as quantity,
+        {{ parse_as('event_timestamp', 'timestamptz') }} as event_timestamp,
+        {{ raw_text('properties') }} as properties,
+        case
+            {{ reject_if_missing('customer_external_id', 'customer_id') }}
+            {{ reject_if_missing('metric') }}
+            {{ reject_if_unparsable('event_timestamp', 'timestamptz', required=true) }}
+            {{ reject_if_unparsable('quantity', decimal_type(), required=true) }}
+        end as reject_reason,
+        'usage_events event_id=' || coalesce(cast(event_id as varchar), '') as location,
+        _payload as payload,
+        _dlt_loaded_at as ingested_at
+    from raw
+)
+
+select
+    {{ usage_event_id('source_event_id') }} as event_id,
+    customer_id,
+    metric,
+    quantity,
+    event_timestamp,
+    properties,
+    'app_db' as source_system,
+    reject_reason,
+    location,
+    payload,
+    ingested_at
+from typed
