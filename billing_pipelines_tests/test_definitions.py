@@ -1,6 +1,7 @@
 """The whole project loads with the shipped billing.yaml, and its lineage reads
 source system → raw → staging → canonical → marts for every source."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,9 +59,14 @@ def test_dbt_tests_are_asset_checks_with_a_warning_for_unknown_customers(asset_g
     assert any(name.startswith("relationships_usage_events_customer_id") for name in checks)
 
 
-def test_dagster_cli_validates_the_workspace():
+@pytest.mark.parametrize(
+    "command", [["dagster", "definitions", "validate", "-w", "workspace.yaml"], ["dg", "check", "defs"]]
+)
+def test_both_clis_load_the_project(command, tmp_path):
+    executable, *arguments = command
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        [str(Path(sys.prefix) / "bin" / executable), *arguments],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": sys.prefix},
     )
     assert result.returncode == 0, result.stdout + result.stderr

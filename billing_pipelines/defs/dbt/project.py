@@ -10,19 +10,18 @@ from dagster_dbt import DbtCliResource, DbtProject
 from billing_pipelines.config import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+DBT_EXECUTABLE = Path(sys.prefix) / "bin" / "dbt"  # the dbt installed beside this environment
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
-def ensure_manifest(project: DbtProject = dbt_project) -> Path:
-    """The parsed manifest Dagster builds the dbt assets from; parsed now if missing (a fresh
-    checkout, CI) and re-parsed on every load under `dagster dev`."""
-    project.prepare_if_dev()
-    if not project.manifest_path.exists():
-        project.preparer.prepare(project)
-    return project.manifest_path
-
-
 def dbt_cli() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """The parsed manifest Dagster builds the dbt assets from: parsed now if missing (a fresh
+    checkout, CI) and on every load under `dagster dev`/`dg` so model edits show up."""
+    if project.preparer.using_dagster_dev() or not project.manifest_path.exists():
+        dbt_cli().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    return project.manifest_path
