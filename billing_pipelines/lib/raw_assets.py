@@ -89,46 +89,43 @@ def raw_load_assets(
     """The raw-layer assets of one source: one multi-asset for its state datasets (merged on
     their keys, incremental), one daily-partitioned asset for its usage (one run per range)."""
     translator = RawLayerTranslator(source_name=source_name)
-    pipelines = {"state": f"{source_name}_state", "usage": f"{source_name}_usage"}
     state = [d for d in datasets if d not in PARTITIONED_DATASETS]
     usage = [d for d in datasets if d in PARTITIONED_DATASETS]
-    assets: list[dg.AssetsDefinition] = []
+    loads = [("state", state, None), ("usage", usage, partitions)]
+    return [
+        _dlt_load(f"{source_name}_{kind}", raw_schema(source_name), selected, make_source, translator, by_day, definition_warehouse)
+        for kind, selected, by_day in loads
+        if selected
+    ]
 
-    def load(context, dlt: DagsterDltResource, warehouse: Warehouse, kind: str, window: Window | None):
+
+def _dlt_load(
+    pipeline_name: str,
+    dataset_name: str,
+    datasets: list[str],
+    make_source: MakeSource,
+    translator: RawLayerTranslator,
+    partitions: dg.PartitionsDefinition | None,
+    definition_warehouse: Warehouse,
+) -> dg.AssetsDefinition:
+    """One dlt pipeline as a multi-asset; partitioned loads read the run's window."""
+
+    @dlt_assets(
+        dlt_source=make_source(datasets, None),
+        dlt_pipeline=definition_warehouse.dlt_pipeline(pipeline_name, dataset_name),
+        name=pipeline_name,
+        dagster_dlt_translator=translator,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+    )
+    def load(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: Warehouse):
+        window = window_of(context) if partitions else None
         yield from dlt.run(
             context=context,
-            dlt_source=make_source(state if window is None else usage, window),
-            dlt_pipeline=warehouse.dlt_pipeline(pipelines[kind], raw_schema(source_name)),
+            dlt_source=make_source(datasets, window),
+            dlt_pipeline=warehouse.dlt_pipeline(pipeline_name, dataset_name),
             dagster_dlt_translator=translator,
         )
 
-    if state:
-
-        @dlt_assets(
-            dlt_source=make_source(state, None),
-            dlt_pipeline=definition_warehouse.dlt_pipeline(pipelines["state"], raw_schema(source_name)),
-            name=pipelines["state"],
-            dagster_dlt_translator=translator,
-            pool=WAREHOUSE_POOL,
-        )
-        def load_state(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: Warehouse):
-            yield from load(context, dlt, warehouse, "state", None)
-
-        assets.append(load_state)
-
-    if usage:
-
-        @dlt_assets(
-            dlt_source=make_source(usage, None),
-            dlt_pipeline=definition_warehouse.dlt_pipeline(pipelines["usage"], raw_schema(source_name)),
-            name=pipelines["usage"],
-            dagster_dlt_translator=translator,
-            partitions_def=partitions,
-            backfill_policy=dg.BackfillPolicy.single_run(),
-            pool=WAREHOUSE_POOL,
-        )
-        def load_usage(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: Warehouse):
-            yield from load(context, dlt, warehouse, "usage", window_of(context))
-
-        assets.append(load_usage)
-    return assets
+    return load

@@ -48,13 +48,6 @@ def bound_timestamp(moment: datetime, dialect: str) -> datetime | str:
     return moment
 
 
-def as_datetime(value: datetime | str) -> datetime:
-    """A cursor value read back from the source (text or datetime) as an aware UTC datetime."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def resolve_url(url: str, base_dir: Path) -> URL:
     """Parse a SQLAlchemy URL; a relative SQLite file is taken relative to billing.yaml."""
     parsed = make_url(url)

@@ -9,7 +9,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from billing_pipelines.lib.sql_queries import (
-    as_datetime,
     bound_timestamp,
     dataset_statement,
     read_batches,
@@ -22,11 +21,6 @@ def test_sqlite_bounds_are_text_that_sorts_like_its_timestamps():
     moment = datetime(2026, 9, 1, tzinfo=UTC)
     assert bound_timestamp(moment, "sqlite") == "2026-09-01 00:00:00"
     assert bound_timestamp(moment, "postgresql") == moment
-
-
-def test_cursor_values_read_back_as_aware_datetimes():
-    assert as_datetime("2026-09-01 10:00:00") == datetime(2026, 9, 1, 10, tzinfo=UTC)
-    assert as_datetime("2026-09-01T10:00:00Z") == datetime(2026, 9, 1, 10, tzinfo=UTC)
 
 
 def test_relative_sqlite_path_is_relative_to_the_config_folder(tmp_path):

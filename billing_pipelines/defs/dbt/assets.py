@@ -6,7 +6,13 @@
    a range is a single `dbt build` over that window. Its checks read `customers` (step 1);
 3. marts and quarantine: rebuilt whole from everything loaded so far, so usage of a customer
    who arrives late is billed as soon as the customer is known.
+
+A run that selects only some models (a landing file's day, say) reads the others. On a fresh
+warehouse those do not exist yet, so each step first builds whatever model is still missing.
 """
+
+import json
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -21,31 +27,57 @@ USAGE_MODELS = "tag:partitioned"
 MARTS_AND_QUARANTINE = "path:models/marts quarantine"
 
 
+def missing_models(manifest: dict, existing: set[tuple[str, str]]) -> list[str]:
+    """Models of the manifest with no relation `(schema, name)` in the warehouse yet."""
+    models = (node for node in manifest["nodes"].values() if node["resource_type"] == "model")
+    return sorted(node["name"] for node in models if (node["schema"], node["alias"]) not in existing)
+
+
+def existing_relations(warehouse: Warehouse) -> set[tuple[str, str]]:
+    if not Path(warehouse.path).exists():
+        return set()
+    with warehouse.connect() as connection:
+        return set(connection.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall())
+
+
+def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, manifest: dict, args: list[str]):
+    """`dbt <args>` for the selected models, against the configured warehouse."""
+    warehouse.export_for_dbt()
+    missing = missing_models(manifest, existing_relations(warehouse))
+    if missing:
+        context.log.info(f"building models the warehouse does not have yet: {', '.join(missing)}")
+        dbt.cli(["run", "--select", " ".join(missing)], manifest=manifest).wait()
+    yield from dbt.cli(args, context=context).stream()
+
+
 def dbt_definitions(history_start) -> dg.Definitions:
-    manifest = ensure_manifest()
+    manifest = json.loads(ensure_manifest().read_text())
     translator = BillingDbtTranslator()
-    common = dict(manifest=manifest, project=dbt_project, dagster_dbt_translator=translator, pool=WAREHOUSE_POOL)
+    # Every step runs once per run, also in a partition-range run from the CLI (single_run).
+    common = dict(
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        pool=WAREHOUSE_POOL,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
 
     @dbt_assets(name="dbt_state_models", exclude=f"{USAGE_MODELS} {MARTS_AND_QUARANTINE}", **common)
     def state_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        warehouse.export_for_dbt()
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from run_dbt(context, dbt, warehouse, manifest, ["build"])
 
     @dbt_assets(
         name="dbt_usage_by_window",
         select=USAGE_MODELS,
         partitions_def=usage_partitions(history_start),
-        backfill_policy=dg.BackfillPolicy.single_run(),
         **common,
     )
     def usage_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        warehouse.export_for_dbt()
-        yield from dbt.cli(["build", "--vars", window_of(context).dbt_vars_json], context=context).stream()
+        yield from run_dbt(context, dbt, warehouse, manifest, ["build", "--vars", window_of(context).dbt_vars_json])
 
     @dbt_assets(name="dbt_marts_and_quarantine", select=MARTS_AND_QUARANTINE, **common)
     def marts_and_quarantine(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        warehouse.export_for_dbt()
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from run_dbt(context, dbt, warehouse, manifest, ["build"])
 
     return dg.Definitions(assets=[state_models, usage_models, marts_and_quarantine], resources={"dbt": dbt_cli()})
 
