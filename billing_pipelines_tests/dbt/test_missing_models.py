@@ -1,17 +1,42 @@
-"""A fresh warehouse: the dbt steps first build the models that do not exist yet."""
+"""A fresh warehouse: a dbt step first builds the missing models it reads and its run won't build."""
 
-from billing_pipelines.defs.dbt.assets import missing_models
+import dagster as dg
+
+from billing_pipelines.defs.dbt.assets import missing_inputs
+
+
+def model(schema: str, name: str) -> dict:
+    return {"resource_type": "model", "schema": schema, "name": name, "alias": name}
+
 
 MANIFEST = {
     "nodes": {
-        "model.p.customers": {"resource_type": "model", "name": "customers", "schema": "billing", "alias": "customers"},
-        "model.p.stg": {"resource_type": "model", "name": "stg_a__b", "schema": "staging", "alias": "stg_a__b"},
-        "test.p.unique": {"resource_type": "test", "name": "unique_x", "schema": "billing", "alias": "unique_x"},
-    }
+        "model.p.stg_a": model("staging", "stg_a"),
+        "model.p.stg_b": model("staging", "stg_b"),
+        "model.p.usage": model("billing", "usage"),
+        "model.p.daily": model("billing", "daily"),
+        "test.p.unique_usage": {"resource_type": "test", "schema": "billing", "name": "unique_usage", "alias": "u"},
+    },
+    "parent_map": {
+        "model.p.stg_a": ["source.p.raw.a"],
+        "model.p.stg_b": ["source.p.raw.b"],
+        "model.p.usage": ["model.p.stg_a", "model.p.stg_b"],
+        "model.p.daily": ["model.p.usage"],
+        "test.p.unique_usage": ["model.p.usage"],
+    },
 }
+USAGE, DAILY, STG_A = (dg.AssetKey(k) for k in (["billing", "usage"], ["billing", "daily"], ["staging", "stg_a"]))
 
 
-def test_only_models_without_a_relation_are_missing():
-    assert missing_models(MANIFEST, set()) == ["customers", "stg_a__b"]
-    assert missing_models(MANIFEST, {("billing", "customers")}) == ["stg_a__b"]
-    assert missing_models(MANIFEST, {("billing", "customers"), ("staging", "stg_a__b")}) == []
+def test_a_step_builds_first_the_missing_inputs_its_run_does_not_build():
+    in_run = {USAGE, STG_A, DAILY}
+    assert missing_inputs(MANIFEST, set(), in_run, in_step={USAGE}) == ["stg_b"]
+
+
+def test_nothing_is_built_first_when_inputs_exist_or_the_run_builds_them():
+    assert missing_inputs(MANIFEST, {("staging", "stg_b")}, {USAGE, STG_A}, {USAGE}) == []
+    assert missing_inputs(MANIFEST, set(), {USAGE, STG_A, dg.AssetKey(["staging", "stg_b"])}, {USAGE}) == []
+
+
+def test_inputs_are_followed_through_other_models():
+    assert missing_inputs(MANIFEST, set(), {DAILY}, in_step={DAILY}) == ["stg_a", "stg_b", "usage"]

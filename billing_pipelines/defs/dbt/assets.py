@@ -8,7 +8,8 @@
    who arrives late is billed as soon as the customer is known.
 
 A run that selects only some models (a landing file's day, say) reads the others. On a fresh
-warehouse those do not exist yet, so each step first builds whatever model is still missing.
+warehouse those may not exist yet, so a step first builds the missing models the run itself
+will not build.
 """
 
 import json
@@ -27,10 +28,28 @@ USAGE_MODELS = "tag:partitioned"
 MARTS_AND_QUARANTINE = "path:models/marts quarantine"
 
 
-def missing_models(manifest: dict, existing: set[tuple[str, str]]) -> list[str]:
-    """Models of the manifest with no relation `(schema, name)` in the warehouse yet."""
-    models = (node for node in manifest["nodes"].values() if node["resource_type"] == "model")
-    return sorted(node["name"] for node in models if (node["schema"], node["alias"]) not in existing)
+def missing_inputs(
+    manifest: dict, existing: set[tuple[str, str]], in_run: set[dg.AssetKey], in_step: set[dg.AssetKey]
+) -> list[str]:
+    """Models this step's models read (directly or through others) that the warehouse does not
+    have yet and that this run does not build itself."""
+    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+
+    def key(node: dict) -> dg.AssetKey:
+        return dg.AssetKey([node["schema"], node["name"]])
+
+    pending = [uid for uid, node in models.items() if key(node) in in_step]
+    upstream: set[str] = set()
+    while pending:
+        for parent in manifest["parent_map"].get(pending.pop(), []):
+            if parent in models and parent not in upstream:
+                upstream.add(parent)
+                pending.append(parent)
+    return sorted(
+        models[uid]["name"]
+        for uid in upstream
+        if (models[uid]["schema"], models[uid]["alias"]) not in existing and key(models[uid]) not in in_run
+    )
 
 
 def existing_relations(warehouse: Warehouse) -> set[tuple[str, str]]:
@@ -43,9 +62,10 @@ def existing_relations(warehouse: Warehouse) -> set[tuple[str, str]]:
 def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, manifest: dict, args: list[str]):
     """`dbt <args>` for the selected models, against the configured warehouse."""
     warehouse.export_for_dbt()
-    missing = missing_models(manifest, existing_relations(warehouse))
+    in_run = set(context.job_def.asset_layer.selected_asset_keys)
+    missing = missing_inputs(manifest, existing_relations(warehouse), in_run, set(context.selected_asset_keys))
     if missing:
-        context.log.info(f"building models the warehouse does not have yet: {', '.join(missing)}")
+        context.log.info(f"first building what the selected models read and the warehouse lacks: {', '.join(missing)}")
         dbt.cli(["run", "--select", " ".join(missing)], manifest=manifest).wait()
     yield from dbt.cli(args, context=context).stream()
 
