@@ -13,7 +13,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install demo dev test bench manifest clean
+.PHONY: install demo dev test lint bench manifest clean
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 
@@ -37,8 +37,12 @@ demo: install
 dev: install
 	$(BIN)/dagster dev -w workspace.yaml
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check billing_pipelines billing_pipelines_tests bench
+	$(BIN)/ruff format --check --quiet billing_pipelines billing_pipelines_tests bench
 
 bench: install
 	$(BIN)/python -m bench.end_to_end

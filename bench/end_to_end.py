@@ -81,7 +81,9 @@ def same_events_as_csv(app_db: Path, landing_root: Path) -> list[Path]:
     plus the landing files as dropped."""
     export = WORK / "app_db_usage.csv"
     with sqlite3.connect(app_db) as connection:
-        cursor = connection.execute("SELECT id, account_id, metric, quantity, occurred_at, properties FROM usage_records")
+        cursor = connection.execute(
+            "SELECT id, account_id, metric, quantity, occurred_at, properties FROM usage_records"
+        )
         names = [column[0] for column in cursor.description]
         table = pa.Table.from_pylist([dict(zip(names, row)) for row in cursor.fetchall()])
     pacsv.write_csv(table, export)
@@ -95,7 +97,10 @@ def duckdb_read_csv_rows_per_second(files: list[Path]) -> tuple[int, float]:
         started = time.perf_counter()
         total = 0
         for number, path in enumerate(files):
-            connection.execute(f"CREATE TABLE t{number} AS SELECT * FROM read_csv(?, all_varchar = true, ignore_errors = true)", [str(path)])
+            connection.execute(
+                f"CREATE TABLE t{number} AS SELECT * FROM read_csv(?, all_varchar = true, ignore_errors = true)",
+                [str(path)],
+            )
             total += connection.execute(f"SELECT count(*) FROM t{number}").fetchone()[0]
         elapsed = time.perf_counter() - started
     return total, total / elapsed
@@ -125,7 +130,9 @@ def main() -> None:
     if loaded != events:
         raise SystemExit(f"loaded {loaded} usage events, expected {events}: not a valid benchmark run")
 
-    baseline_rows, baseline_rate = duckdb_read_csv_rows_per_second(same_events_as_csv(app_db_file(config), config.landing_path))
+    baseline_rows, baseline_rate = duckdb_read_csv_rows_per_second(
+        same_events_as_csv(app_db_file(config), config.landing_path)
+    )
     row = (
         f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {platform.machine()}, {psutil.cpu_count()} cores | "
         f"{events:,} | {elapsed:.1f} s | {events / elapsed:,.0f} | {baseline_rate:,.0f} ({baseline_rows:,} rows) | "

@@ -30,7 +30,8 @@ DATASETS = ("customers", "contracts", "contract_items", "usage_events")
 """The canonical datasets every channel feeds. `usage_events` is daily-partitioned by event
 time; the others are state, merged on their key."""
 
-PARTITIONED_DATASETS = frozenset({"usage_events"})
+PARTITIONED_DATASETS = ("usage_events",)
+STATE_DATASETS = tuple(dataset for dataset in DATASETS if dataset not in PARTITIONED_DATASETS)
 
 DatasetName = Literal["customers", "contracts", "contract_items", "usage_events"]
 WINDOW_PARAMETERS = ("window_start", "window_end")

@@ -66,7 +66,10 @@ def test_both_clis_load_the_project(command, tmp_path):
     executable, *arguments = command
     result = subprocess.run(
         [str(Path(sys.prefix) / "bin" / executable), *arguments],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": sys.prefix},
     )
     assert result.returncode == 0, result.stdout + result.stderr

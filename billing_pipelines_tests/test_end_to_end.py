@@ -14,10 +14,10 @@ import duckdb
 import pytest
 
 from billing_pipelines.config import current_config
+from billing_pipelines.definitions import build_definitions
 from billing_pipelines.defs.landing.archive import accept_inbox
 from billing_pipelines.defs.landing.sensors import LANDING_USAGE_JOB
 from billing_pipelines.defs.sync.jobs import SYNC_JOB
-from billing_pipelines.definitions import build_definitions
 from billing_pipelines.lib.runs import failure_messages, run_days
 from billing_pipelines.sandbox.generate import generate_company
 
@@ -87,8 +87,13 @@ class Sandbox:
         os.environ.pop("BILLING_WAREHOUSE", None)
         current_config.cache_clear()
         self.expected = generate_company(
-            root / "app_db.sqlite", root / "landing", end_date=LAST, days=(LAST - FIRST).days + 1,
-            accounts=40, usage_events=20_000, landing_usage_events=2_000,
+            root / "app_db.sqlite",
+            root / "landing",
+            end_date=LAST,
+            days=(LAST - FIRST).days + 1,
+            accounts=40,
+            usage_events=20_000,
+            landing_usage_events=2_000,
         )
         import sqlite3
 

@@ -6,7 +6,6 @@ to the dbt staging models with no extra configuration. Upstream of it sits an ex
 `["<source>", "<dataset>"]` standing for the data in the source system itself.
 """
 
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,7 +92,15 @@ def raw_load_assets(
     usage = [d for d in datasets if d in PARTITIONED_DATASETS]
     loads = [("state", state, None), ("usage", usage, partitions)]
     return [
-        _dlt_load(f"{source_name}_{kind}", raw_schema(source_name), selected, make_source, translator, by_day, definition_warehouse)
+        _dlt_load(
+            f"{source_name}_{kind}",
+            raw_schema(source_name),
+            selected,
+            make_source,
+            translator,
+            by_day,
+            definition_warehouse,
+        )
         for kind, selected, by_day in loads
         if selected
     ]

@@ -64,9 +64,7 @@ def read_batches(
 ) -> Iterator[pa.Table]:
     """Stream the statement's rows as Arrow tables of at most `batch_rows` rows."""
     with engine.connect() as connection:
-        result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(
-            statement, parameters
-        )
+        result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(statement, parameters)
         columns = list(result.keys())
         for rows in result.partitions(batch_rows):
             yield rows_to_arrow(columns, rows)

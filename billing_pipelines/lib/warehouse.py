@@ -8,8 +8,8 @@ file; every asset that writes is therefore in the `warehouse` pool (limit 1 in d
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg

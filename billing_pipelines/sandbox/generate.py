@@ -24,7 +24,7 @@ import sqlite3
 import string
 import time
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -380,10 +380,7 @@ def _company_names(rnd: random.Random, count: int) -> list[str]:
     """`count` distinct company names (without legal form); numbered once the combinations run out."""
     combos = [f"{head} {tail}" for head in NAME_HEADS for tail in NAME_TAILS]
     rnd.shuffle(combos)
-    return [
-        combos[i % len(combos)] + (f" {i // len(combos) + 1}" if i >= len(combos) else "")
-        for i in range(count)
-    ]
+    return [combos[i % len(combos)] + (f" {i // len(combos) + 1}" if i >= len(combos) else "") for i in range(count)]
 
 
 def _profile(rnd: random.Random, external_id: str, base_name: str) -> Profile:
@@ -457,9 +454,7 @@ def _subscriptions(rnd: random.Random, account: Account, next_id: int, today: da
         end, renewal = _active_term(rnd, upgrade, switch + timedelta(days=1), today)
         return [
             subscription(0, plan, "ended", start, switch, "none", switch, _moment(rnd, switch)),
-            subscription(
-                1, upgrade, "active", switch + timedelta(days=1), end, renewal, today, _moment(rnd, switch)
-            ),
+            subscription(1, upgrade, "active", switch + timedelta(days=1), end, renewal, today, _moment(rnd, switch)),
         ]
     if story == "active":
         end, renewal = _active_term(rnd, plan, start, today)
@@ -560,9 +555,7 @@ class UsageBatch:
 
     @staticmethod
     def concat(*batches: UsageBatch) -> UsageBatch:
-        return UsageBatch(
-            **{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(UsageBatch)}
-        )
+        return UsageBatch(**{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(UsageBatch)})
 
 
 def _property_texts() -> np.ndarray:
@@ -741,9 +734,7 @@ def _anonymous_rows(rng: np.random.Generator, pool: UsageBatch, count: int) -> n
     return np.sort(rng.choice(candidates, size=count, replace=False))
 
 
-def _usage_exports(
-    rng: np.random.Generator, meters: Meters, period: Period, valid_events: int
-) -> list[LandingFile]:
+def _usage_exports(rng: np.random.Generator, meters: Meters, period: Period, valid_events: int) -> list[LandingFile]:
     """The usage gateway's exports: REGULAR_EXPORTS consecutive day ranges (with an overlap
     re-sending DUPLICATE_EVENTS, anonymous and unknown-customer events and the BAD_ROWS), one late
     export for a single old day, and a payments export dropped in the wrong inbox.
@@ -795,7 +786,7 @@ def _usage_exports(
 
 def _wrong_folder_export(rng: np.random.Generator, period: Period) -> LandingFile:
     """A payments export (charges) dropped into the usage inbox: the loader rejects it whole."""
-    start = int(datetime(period.end.year, period.end.month, period.end.day, tzinfo=timezone.utc).timestamp())
+    start = int(datetime(period.end.year, period.end.month, period.end.day, tzinfo=UTC).timestamp())
     rows = [
         [f"ch_{int(rng.integers(2**60)):015x}", str(int(rng.integers(1, 500)) * 100),
          str(start + int(rng.integers(86_400))), f"cus_{int(rng.integers(2**56)):014x}"]
@@ -933,7 +924,7 @@ def generate_company(
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: generate the sandbox company and print a one-line summary."""
-    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
     parser = argparse.ArgumentParser(
         prog="python -m billing_pipelines.sandbox.generate", description=__doc__.split("\n\n")[0]
     )

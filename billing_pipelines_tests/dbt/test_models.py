@@ -13,7 +13,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,7 +29,7 @@ DAY_2 = {"min_date": "2024-01-02T00:00:00+00:00", "max_date": "2024-01-03T00:00:
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 # --- raw data: what dlt would have loaded -------------------------------------------------
@@ -51,18 +51,114 @@ APP_DB = {
         "country VARCHAR, tax_id VARCHAR, currency VARCHAR, created_at VARCHAR, updated_at VARCHAR, "
         "deleted_at VARCHAR",
         [
-            (1, " C1 ", "Acme", "ap@acme.test", None, "1 Road", None, "Berlin", None, "10115", "DE", "DE123", "EUR",
-             "2023-01-01 00:00:00", "2024-01-01 10:00:00", None),
-            (2, "C2", "Gone Ltd", None, None, None, None, None, None, None, "GB", None, "GBP",
-             "2023-02-01 00:00:00", "2024-01-01 10:00:00", "2024-01-05 00:00:00"),
-            (3, None, "No Key", None, None, None, None, None, None, None, None, None, "EUR",
-             None, "2024-01-01 10:00:00", None),
-            (4, "C4", "Lower Case", None, None, None, None, None, None, None, None, None, "usd",
-             None, "2024-01-01 10:00:00", None),
-            (5, "C3", "Old name (app)", None, None, None, None, None, None, None, None, None, "EUR",
-             "2022-06-01 00:00:00", "2024-01-01 00:00:00", None),
-            (6, "C5", "App wins tie", None, None, None, None, None, None, None, None, None, "USD",
-             None, "2024-01-02 00:00:00", None),
+            (
+                1,
+                " C1 ",
+                "Acme",
+                "ap@acme.test",
+                None,
+                "1 Road",
+                None,
+                "Berlin",
+                None,
+                "10115",
+                "DE",
+                "DE123",
+                "EUR",
+                "2023-01-01 00:00:00",
+                "2024-01-01 10:00:00",
+                None,
+            ),
+            (
+                2,
+                "C2",
+                "Gone Ltd",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "GB",
+                None,
+                "GBP",
+                "2023-02-01 00:00:00",
+                "2024-01-01 10:00:00",
+                "2024-01-05 00:00:00",
+            ),
+            (
+                3,
+                None,
+                "No Key",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "EUR",
+                None,
+                "2024-01-01 10:00:00",
+                None,
+            ),
+            (
+                4,
+                "C4",
+                "Lower Case",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "usd",
+                None,
+                "2024-01-01 10:00:00",
+                None,
+            ),
+            (
+                5,
+                "C3",
+                "Old name (app)",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "EUR",
+                "2022-06-01 00:00:00",
+                "2024-01-01 00:00:00",
+                None,
+            ),
+            (
+                6,
+                "C5",
+                "App wins tie",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "USD",
+                None,
+                "2024-01-02 00:00:00",
+                None,
+            ),
         ],
     ),
     "contracts": (
@@ -72,8 +168,18 @@ APP_DB = {
         [
             (10, "C1", "Growth", "active", "EUR", "2024-01-01", None, "auto_renew", "2024-01-01 00:00:00", None),
             (11, "C1", "Trial", "trialing", "EUR", "2024-01-01", "2024-01-14", "none", "2024-01-01 00:00:00", None),
-            (12, "C2", "Old", "canceled", "GBP", "2023-01-01", "2023-12-31", "none", "2024-01-01 00:00:00",
-             "2024-01-05 00:00:00"),
+            (
+                12,
+                "C2",
+                "Old",
+                "canceled",
+                "GBP",
+                "2023-01-01",
+                "2023-12-31",
+                "none",
+                "2024-01-01 00:00:00",
+                "2024-01-05 00:00:00",
+            ),
             (13, "C1", "Ended", "ended", "EUR", "2023-01-01", "2023-12-31", "none", "2024-01-01 00:00:00", None),
             (14, "C1", "Paused", "paused", "EUR", "2024-01-01", None, "auto_renew", "2024-01-01 00:00:00", None),
             (15, None, "Orphan", "active", "EUR", "2024-01-01", None, "none", "2024-01-01 00:00:00", None),
@@ -87,14 +193,62 @@ APP_DB = {
         "pricing_model VARCHAR, unit_amount DECIMAL(12, 4), currency VARCHAR, billing_period VARCHAR, "
         "quantity DECIMAL(12, 4), metric VARCHAR, start_date DATE, updated_at TIMESTAMPTZ",  # no end_date yet
         [
-            (100, 10, "API", "API calls", "per_unit", Decimal("0.0100"), "EUR", "P1M", None, "api_calls",
-             date(2024, 1, 1), utc("2024-01-01 00:00:00")),
-            (101, 10, "BASE", "Platform fee", "flat_fee", Decimal("49"), "EUR", "P1M", Decimal("1"), None,
-             date(2024, 1, 1), utc("2024-01-01 00:00:00")),
-            (102, None, "LOST", "No contract", "flat_fee", Decimal("1"), "EUR", "P1M", None, None,
-             date(2024, 1, 1), utc("2024-01-01 00:00:00")),
-            (103, 10, "FREE", "Freemium", "freemium", Decimal("0"), "EUR", "P1M", None, None,
-             date(2024, 1, 1), utc("2024-01-01 00:00:00")),
+            (
+                100,
+                10,
+                "API",
+                "API calls",
+                "per_unit",
+                Decimal("0.0100"),
+                "EUR",
+                "P1M",
+                None,
+                "api_calls",
+                date(2024, 1, 1),
+                utc("2024-01-01 00:00:00"),
+            ),
+            (
+                101,
+                10,
+                "BASE",
+                "Platform fee",
+                "flat_fee",
+                Decimal("49"),
+                "EUR",
+                "P1M",
+                Decimal("1"),
+                None,
+                date(2024, 1, 1),
+                utc("2024-01-01 00:00:00"),
+            ),
+            (
+                102,
+                None,
+                "LOST",
+                "No contract",
+                "flat_fee",
+                Decimal("1"),
+                "EUR",
+                "P1M",
+                None,
+                None,
+                date(2024, 1, 1),
+                utc("2024-01-01 00:00:00"),
+            ),
+            (
+                103,
+                10,
+                "FREE",
+                "Freemium",
+                "freemium",
+                Decimal("0"),
+                "EUR",
+                "P1M",
+                None,
+                None,
+                date(2024, 1, 1),
+                utc("2024-01-01 00:00:00"),
+            ),
         ],
     ),
     "usage_events": (
@@ -131,12 +285,45 @@ class LandingFile:
 
 
 LANDING_COLUMNS = {
-    "customers": ["external_id", "name", "email", "phone", "line1", "line2", "city", "state",
-                  "postal_code", "country", "tax_id", "currency", "updated_at"],
-    "contracts": ["contract_id", "customer_external_id", "name", "status", "currency", "start_date",
-                  "end_date", "renewal_policy", "updated_at"],
-    "contract_items": ["contract_id", "product_id", "product_name", "pricing_model", "unit_amount",
-                       "currency", "billing_period", "quantity", "metric", "start_date", "end_date"],
+    "customers": [
+        "external_id",
+        "name",
+        "email",
+        "phone",
+        "line1",
+        "line2",
+        "city",
+        "state",
+        "postal_code",
+        "country",
+        "tax_id",
+        "currency",
+        "updated_at",
+    ],
+    "contracts": [
+        "contract_id",
+        "customer_external_id",
+        "name",
+        "status",
+        "currency",
+        "start_date",
+        "end_date",
+        "renewal_policy",
+        "updated_at",
+    ],
+    "contract_items": [
+        "contract_id",
+        "product_id",
+        "product_name",
+        "pricing_model",
+        "unit_amount",
+        "currency",
+        "billing_period",
+        "quantity",
+        "metric",
+        "start_date",
+        "end_date",
+    ],
     "usage_events": ["event_id", "customer_external_id", "metric", "quantity", "event_timestamp", "properties"],
 }
 
@@ -147,51 +334,77 @@ def customer_row(external_id, name, currency=None, updated_at=None, tax_id=None)
 
 LANDING = {
     "customers": [
-        LandingFile("customers.csv", "2024-01-03 08:00:00+00", [
-            customer_row("C3", "New name (landing)", "EUR", "2024-01-02 00:00:00"),
-            customer_row("C5", "Landing loses tie", "USD", "2024-01-02 00:00:00"),
-            customer_row(None, "No key"),
-            customer_row("C6", "Bad currency", "XYZ"),
-            customer_row("C7", "Landing only", "USD", "2024-01-01T09:00:00Z"),
-            Unsplittable("invalid encoding: line is not valid UTF-8", "C8,Caf\ufffd,,,,,,,,,,EUR,"),
-        ]),
+        LandingFile(
+            "customers.csv",
+            "2024-01-03 08:00:00+00",
+            [
+                customer_row("C3", "New name (landing)", "EUR", "2024-01-02 00:00:00"),
+                customer_row("C5", "Landing loses tie", "USD", "2024-01-02 00:00:00"),
+                customer_row(None, "No key"),
+                customer_row("C6", "Bad currency", "XYZ"),
+                customer_row("C7", "Landing only", "USD", "2024-01-01T09:00:00Z"),
+                Unsplittable("invalid encoding: line is not valid UTF-8", "C8,Caf\ufffd,,,,,,,,,,EUR,"),
+            ],
+        ),
     ],
     "contracts": [
-        LandingFile("contracts.csv", "2024-01-03 08:00:00+00", [
-            ("L-1", "C7", "First name", "active", "USD", "2024-02-01", None, "none", "2024-01-01 00:00:00"),
-            ("L-2", "C7", "App vocabulary", "trialing", "USD", "2024-02-01", None, "none", None),
-            ("L-1", "C7", "Renamed", "active", "USD", "2024-02-01", None, "auto_renew", "2024-02-01 00:00:00"),
-        ]),
+        LandingFile(
+            "contracts.csv",
+            "2024-01-03 08:00:00+00",
+            [
+                ("L-1", "C7", "First name", "active", "USD", "2024-02-01", None, "none", "2024-01-01 00:00:00"),
+                ("L-2", "C7", "App vocabulary", "trialing", "USD", "2024-02-01", None, "none", None),
+                ("L-1", "C7", "Renamed", "active", "USD", "2024-02-01", None, "auto_renew", "2024-02-01 00:00:00"),
+            ],
+        ),
     ],
     "contract_items": [
-        LandingFile("items.csv", "2024-01-03 08:00:00+00", [
-            ("L-1", "TIER", "Tiered seats", "tiered", None, "USD", "P1Y", "5", None, "2024-02-01", None),
-            (None, "X", "No contract", "flat_fee", "1", "USD", "P1M", None, None, None, None),
-            ("L-1", "TEN", "Bad amount", "per_unit", "ten", "USD", "P1M", None, None, None, None),
-            ("L-1", "LOW", "Bad currency", "per_unit", "1.5", "usd", "P1M", None, None, None, None),
-        ]),
+        LandingFile(
+            "items.csv",
+            "2024-01-03 08:00:00+00",
+            [
+                ("L-1", "TIER", "Tiered seats", "tiered", None, "USD", "P1Y", "5", None, "2024-02-01", None),
+                (None, "X", "No contract", "flat_fee", "1", "USD", "P1M", None, None, None, None),
+                ("L-1", "TEN", "Bad amount", "per_unit", "ten", "USD", "P1M", None, None, None, None),
+                ("L-1", "LOW", "Bad currency", "per_unit", "1.5", "usd", "P1M", None, None, None, None),
+            ],
+        ),
     ],
     "usage_events": [
-        LandingFile("usage_a.csv", "2024-01-02 06:00:00+00", [
-            ("L-E1", "C7", "api_calls", "4", "2024-01-01T08:00:00Z", None),
-            ("DUP", "C7", "api_calls", "1", "2024-01-01T09:30:00Z", None),
-            (None, "C7", "api_calls", "2", "2024-01-01 09:00:00", '{"k":1}'),
-            ("L-E2", "C7", "api_calls", "lots", "2024-01-01T10:00:00Z", None),
-            ("L-E3", "C7", "api_calls", "", None, None),
-            Unsplittable("wrong column count: expected 6 columns, found 7",
-                         "E9,C1,api_calls,1,2024-01-01T00:00:00Z,{},extra"),
-        ]),
-        LandingFile("usage_b.csv", "2024-01-03 06:00:00+00", [
-            ("DUP", "C7", "api_calls", "100", "2024-01-01T09:30:00Z", None),  # later copy: loses
-            (None, "C7", "api_calls", "2.0", "2024-01-01T09:00:00+00:00", '{"k":1}'),  # same event, no id
-            ("1", "C1", "api_calls", "10", "2024-01-01 10:00:00", None),  # app event 1, delivered later
-        ]),
+        LandingFile(
+            "usage_a.csv",
+            "2024-01-02 06:00:00+00",
+            [
+                ("L-E1", "C7", "api_calls", "4", "2024-01-01T08:00:00Z", None),
+                ("DUP", "C7", "api_calls", "1", "2024-01-01T09:30:00Z", None),
+                (None, "C7", "api_calls", "2", "2024-01-01 09:00:00", '{"k":1}'),
+                ("L-E2", "C7", "api_calls", "lots", "2024-01-01T10:00:00Z", None),
+                ("L-E3", "C7", "api_calls", "", None, None),
+                Unsplittable(
+                    "wrong column count: expected 6 columns, found 7", "E9,C1,api_calls,1,2024-01-01T00:00:00Z,{},extra"
+                ),
+            ],
+        ),
+        LandingFile(
+            "usage_b.csv",
+            "2024-01-03 06:00:00+00",
+            [
+                ("DUP", "C7", "api_calls", "100", "2024-01-01T09:30:00Z", None),  # later copy: loses
+                (None, "C7", "api_calls", "2.0", "2024-01-01T09:00:00+00:00", '{"k":1}'),  # same event, no id
+                ("1", "C1", "api_calls", "10", "2024-01-01 10:00:00", None),  # app event 1, delivered later
+            ],
+        ),
     ],
 }
 
 REJECTED_FILES = [  # raw_landing.rejected_files: dataset, _file, reason, payload, _received_at
-    ("customers", "weird.csv", "unknown column set: expected [external_id, ...], found [foo, bar]",
-     "foo,bar\n1,2\n", "2024-01-03 07:30:00+00"),
+    (
+        "customers",
+        "weird.csv",
+        "unknown column set: expected [external_id, ...], found [foo, bar]",
+        "foo,bar\n1,2\n",
+        "2024-01-03 07:30:00+00",
+    ),
 ]
 
 
@@ -202,9 +415,7 @@ def create_raw_tables(path: Path) -> None:
             "create table raw_app_db._dlt_loads (load_id varchar, schema_name varchar, status bigint,"
             " inserted_at timestamptz, schema_version_hash varchar)"
         )
-        con.executemany(
-            "insert into raw_app_db._dlt_loads values (?, 'app_db', 0, ?, 'hash')", LOADS
-        )
+        con.executemany("insert into raw_app_db._dlt_loads values (?, 'app_db', 0, ?, 'hash')", LOADS)
         for table, (columns, rows) in APP_DB.items():
             con.execute(f"create table raw_app_db.{table} ({columns}, _dlt_load_id varchar, _dlt_id varchar)")
             loads = APP_DB_LOAD.get(table, {})
@@ -240,8 +451,19 @@ def add_landing_rows(con: duckdb.DuckDBPyConnection, table: str, file: LandingFi
             values, parse_error, raw_line = (None,) * width, row.parse_error, row.raw_line
         else:
             values, parse_error, raw_line = row, None, None
-        rows.append((*values, file.name, digest, line, file.received_at, parse_error, raw_line,
-                     "landing-load", f"{file.name}:{line}"))
+        rows.append(
+            (
+                *values,
+                file.name,
+                digest,
+                line,
+                file.received_at,
+                parse_error,
+                raw_line,
+                "landing-load",
+                f"{file.name}:{line}",
+            )
+        )
     con.executemany(f"insert into raw_landing.{table} values ({', '.join('?' * (width + 8))})", rows)
 
 
@@ -254,9 +476,18 @@ class Warehouse:
     target_dir: Path
 
     def dbt(self, *args: str, vars: dict | None = None) -> dbtRunnerResult:
-        command = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                   "--target-path", str(self.target_dir / "target"), "--log-path", str(self.target_dir / "logs"),
-                   "--quiet"]
+        command = [
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(self.target_dir / "target"),
+            "--log-path",
+            str(self.target_dir / "logs"),
+            "--quiet",
+        ]
         if vars is not None:
             command += ["--vars", json.dumps(vars)]
         with pytest.MonkeyPatch.context() as env:
@@ -348,14 +579,46 @@ def test_contracts_map_status_and_namespace_app_ids(warehouse):
     assert rows == [
         ("L-1", "C7", "Renamed", "active", "USD", date(2024, 2, 1), None, "auto_renew", None, False, "landing"),
         ("app_db-sub-10", "C1", "Growth", "active", "EUR", date(2024, 1, 1), None, "auto_renew", "10", False, "app_db"),
-        ("app_db-sub-11", "C1", "Trial", "draft", "EUR", date(2024, 1, 1), date(2024, 1, 14), "none", "11", False,
-         "app_db"),
-        ("app_db-sub-12", "C2", "Old", "expired", "GBP", date(2023, 1, 1), date(2023, 12, 31), "none", "12", True,
-         "app_db"),
-        ("app_db-sub-13", "C1", "Ended", "expired", "EUR", date(2023, 1, 1), date(2023, 12, 31), "none", "13", False,
-         "app_db"),
-        ("app_db-sub-14", "C1", "Paused", "paused", "EUR", date(2024, 1, 1), None, "auto_renew", "14", False,
-         "app_db"),
+        (
+            "app_db-sub-11",
+            "C1",
+            "Trial",
+            "draft",
+            "EUR",
+            date(2024, 1, 1),
+            date(2024, 1, 14),
+            "none",
+            "11",
+            False,
+            "app_db",
+        ),
+        (
+            "app_db-sub-12",
+            "C2",
+            "Old",
+            "expired",
+            "GBP",
+            date(2023, 1, 1),
+            date(2023, 12, 31),
+            "none",
+            "12",
+            True,
+            "app_db",
+        ),
+        (
+            "app_db-sub-13",
+            "C1",
+            "Ended",
+            "expired",
+            "EUR",
+            date(2023, 1, 1),
+            date(2023, 12, 31),
+            "none",
+            "13",
+            False,
+            "app_db",
+        ),
+        ("app_db-sub-14", "C1", "Paused", "paused", "EUR", date(2024, 1, 1), None, "auto_renew", "14", False, "app_db"),
     ]
 
 
@@ -366,10 +629,8 @@ def test_contract_items_from_typed_and_text_sources(warehouse):
     )
     assert rows == [
         ("L-1", "TIER", "tiered", None, "USD", "P1Y", Decimal("5"), None, date(2024, 2, 1), None),
-        ("app_db-sub-10", "API", "per_unit", Decimal("0.01"), "EUR", "P1M", None, "api_calls", date(2024, 1, 1),
-         None),
-        ("app_db-sub-10", "BASE", "flat_fee", Decimal("49"), "EUR", "P1M", Decimal("1"), None, date(2024, 1, 1),
-         None),
+        ("app_db-sub-10", "API", "per_unit", Decimal("0.01"), "EUR", "P1M", None, "api_calls", date(2024, 1, 1), None),
+        ("app_db-sub-10", "BASE", "flat_fee", Decimal("49"), "EUR", "P1M", Decimal("1"), None, date(2024, 1, 1), None),
     ]
 
 
@@ -388,15 +649,30 @@ def test_usage_events_deduplicated_first_delivery_wins(warehouse):
     assert rows == [
         ("L-E1", "C7", "api_calls", Decimal("4"), utc("2024-01-01 08:00"), None, "landing", utc("2024-01-02 06:00")),
         # the same row without an id in two files: one event, hashed id, first file wins
-        (NO_ID_EVENT, "C7", "api_calls", Decimal("2"), utc("2024-01-01 09:00"), '{"k":1}', "landing",
-         utc("2024-01-02 06:00")),
+        (
+            NO_ID_EVENT,
+            "C7",
+            "api_calls",
+            Decimal("2"),
+            utc("2024-01-01 09:00"),
+            '{"k":1}',
+            "landing",
+            utc("2024-01-02 06:00"),
+        ),
         ("DUP", "C7", "api_calls", Decimal("1"), utc("2024-01-01 09:30"), None, "landing", utc("2024-01-02 06:00")),
         # app event 1 was also uploaded later: the first ingested copy (dlt load time) wins
-        ("1", "C1", "api_calls", Decimal("10"), utc("2024-01-01 10:00"), '{"region":"eu"}', "app_db",
-         utc("2024-01-01 00:00")),
+        (
+            "1",
+            "C1",
+            "api_calls",
+            Decimal("10"),
+            utc("2024-01-01 10:00"),
+            '{"region":"eu"}',
+            "app_db",
+            utc("2024-01-01 00:00"),
+        ),
         # unknown customer: kept; ingested_at from the load id when _dlt_loads has no row
-        ("7", "C404", "api_calls", Decimal("3"), utc("2024-01-01 12:00"), None, "app_db",
-         utc("2024-01-03 00:00:00.5")),
+        ("7", "C404", "api_calls", Decimal("3"), utc("2024-01-01 12:00"), None, "app_db", utc("2024-01-03 00:00:00.5")),
         ("2", "C1", "api_calls", Decimal("5"), utc("2024-01-01 23:59:59"), None, "app_db", utc("2024-01-01 00:00")),
         ("3", "C1", "storage_gb", Decimal("2.5"), utc("2024-01-02 00:00"), None, "app_db", utc("2024-01-02 00:00")),
     ]
@@ -460,9 +736,14 @@ def test_quarantine_keeps_the_delivered_record_and_its_arrival_time(warehouse):
         return payload, quarantined_at
 
     payload, quarantined_at = entry("usage_a.csv:5")
-    assert json.loads(payload) == {"event_id": "L-E2", "customer_external_id": "C7", "metric": "api_calls",
-                                   "quantity": "lots", "event_timestamp": "2024-01-01T10:00:00Z",
-                                   "properties": None}
+    assert json.loads(payload) == {
+        "event_id": "L-E2",
+        "customer_external_id": "C7",
+        "metric": "api_calls",
+        "quantity": "lots",
+        "event_timestamp": "2024-01-01T10:00:00Z",
+        "properties": None,
+    }
     assert quarantined_at == utc("2024-01-02 06:00")
 
     payload, quarantined_at = entry("contracts subscription_id=16")
@@ -480,7 +761,8 @@ def test_quarantine_keeps_the_delivered_record_and_its_arrival_time(warehouse):
 
 def unknown_customer_check(result: dbtRunnerResult):
     [check] = [
-        r for r in result.result
+        r
+        for r in result.result
         if r.node.unique_id.startswith("test.billing_pipelines.relationships_usage_events_customer_id")
     ]
     return check.status, check.failures
@@ -516,10 +798,14 @@ def test_rerunning_a_window_leaves_identical_rows(scratch):
 
 
 def test_a_window_replaces_only_itself(scratch):
-    late = LandingFile("late.csv", "2024-01-04 00:00:00+00", [
-        ("LATE-1", "C1", "api_calls", "1", "2024-01-01T15:00:00Z", None),
-        ("LATE-2", "C1", "api_calls", "1", "2024-01-02T15:00:00Z", None),
-    ])
+    late = LandingFile(
+        "late.csv",
+        "2024-01-04 00:00:00+00",
+        [
+            ("LATE-1", "C1", "api_calls", "1", "2024-01-01T15:00:00Z", None),
+            ("LATE-2", "C1", "api_calls", "1", "2024-01-02T15:00:00Z", None),
+        ],
+    )
     with duckdb.connect(str(scratch.path)) as con:
         add_landing_rows(con, "usage_events", late)
         con.execute("delete from raw_app_db.usage_events where event_id = 2")  # gone from the source
@@ -538,9 +824,17 @@ def test_unknown_customer_usage_becomes_billable_when_the_customer_arrives(scrat
     billable_c404 = "select total_quantity from billing.billable_usage_daily where customer_id = 'C404'"
     assert scratch.rows(billable_c404) == []
     with duckdb.connect(str(scratch.path)) as con:
-        add_landing_rows(con, "customers", LandingFile("new.csv", "2024-01-05 00:00:00+00", [
-            customer_row("C404", "Late customer", "EUR", "2024-01-05 00:00:00"),
-        ]))
+        add_landing_rows(
+            con,
+            "customers",
+            LandingFile(
+                "new.csv",
+                "2024-01-05 00:00:00+00",
+                [
+                    customer_row("C404", "Late customer", "EUR", "2024-01-05 00:00:00"),
+                ],
+            ),
+        )
     assert_ok(scratch.dbt("run", "--select", "customers", "billable_usage_daily"))
     assert scratch.rows(billable_c404) == [(Decimal("3"),)]
 
@@ -558,9 +852,20 @@ def test_build_on_an_empty_warehouse(tmp_path, dbt_dirs):
 def test_parse_needs_no_warehouse(tmp_path, monkeypatch):
     monkeypatch.delenv("BILLING_WAREHOUSE", raising=False)
     monkeypatch.setenv("DO_NOT_TRACK", "1")
-    result = dbtRunner().invoke(["parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-                                 str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"),
-                                 "--log-path", str(tmp_path / "logs"), "--quiet"])
+    result = dbtRunner().invoke(
+        [
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--quiet",
+        ]
+    )
     assert result.success, result.exception
     sources = {node.unique_id for node in result.result.sources.values()}
     staging = result.result.nodes["model.billing_pipelines.stg_landing__contracts"]

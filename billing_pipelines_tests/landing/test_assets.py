@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from billing_pipelines.defs.landing.archive import accept_inbox
 from billing_pipelines.definitions import build_definitions
+from billing_pipelines.defs.landing.archive import accept_inbox
 from billing_pipelines.lib.runs import partition_range_tags
 
 USAGE_CHAIN = [

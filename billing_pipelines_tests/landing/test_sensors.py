@@ -4,9 +4,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from billing_pipelines.config import parse_config
 from billing_pipelines.defs.landing.archive import LandedFile
 from billing_pipelines.defs.landing.sensors import LANDING_STATE_JOB, LANDING_USAGE_JOB, landing_sensor, plan_runs
-from billing_pipelines.config import parse_config
 
 NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
 
@@ -40,7 +40,9 @@ def test_state_and_rejected_files_launch_one_state_run():
 
 def test_sensor_accepts_inbox_files_and_advances_its_cursor(tmp_path, write_usage_csv):
     config = parse_config(f'history_start: "2026-08-01"\nlanding: {{path: "{tmp_path / "landing"}"}}\n')
-    sensor = landing_sensor(config, jobs=[dg.define_asset_job(LANDING_USAGE_JOB), dg.define_asset_job(LANDING_STATE_JOB)])
+    sensor = landing_sensor(
+        config, jobs=[dg.define_asset_job(LANDING_USAGE_JOB), dg.define_asset_job(LANDING_STATE_JOB)]
+    )
     write_usage_csv("late.csv", b"e1,C,m,1,2026-09-02T10:00:00Z,{}\n")
 
     first = sensor.evaluate_tick(dg.build_sensor_context())

@@ -45,7 +45,9 @@ def test_table_form_and_query_form_read_the_same_window(tmp_path):
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE usage (id INTEGER, occurred_at TEXT)"))
         connection.execute(
-            sa.text("INSERT INTO usage VALUES (1, '2026-08-31 23:59:59'), (2, '2026-09-01 00:00:00'), (3, '2026-09-02 00:00:00')")
+            sa.text(
+                "INSERT INTO usage VALUES (1, '2026-08-31 23:59:59'), (2, '2026-09-01 00:00:00'), (3, '2026-09-02 00:00:00')"
+            )
         )
     window = {"window_start": "2026-09-01 00:00:00", "window_end": "2026-09-02 00:00:00"}
     query = "SELECT id FROM usage WHERE occurred_at >= :window_start AND occurred_at < :window_end"

@@ -40,25 +40,31 @@ def erp(postgres_url, monkeypatch):
     engine = sa.create_engine(postgres_url)
     with engine.begin() as connection:
         connection.execute(sa.text("DROP SCHEMA IF EXISTS metering CASCADE; DROP TABLE IF EXISTS accounts"))
-        connection.execute(sa.text(
-            "CREATE TABLE accounts (id int PRIMARY KEY, external_id text, name text, updated_at timestamptz)"
-        ))
-        connection.execute(sa.text(
-            "INSERT INTO accounts VALUES (1, 'CUS-1', 'Acme', '2026-09-01 08:00+00'), (2, 'CUS-2', 'Globex', '2026-09-02 08:00+00'),"
-            " (3, 'CUS-3', 'Initech', '2026-08-15 08:00+00')"
-        ))
-        connection.execute(sa.text(
-            "CREATE SCHEMA metering; CREATE TABLE metering.events (event_id bigint PRIMARY KEY, customer text,"
-            " metric text, quantity numeric(20, 9), occurred_at timestamptz, properties jsonb)"
-        ))
-        connection.execute(sa.text(
-            "INSERT INTO metering.events VALUES"
-            " (1, 'CUS-1', 'api_calls', 1.5, '2026-09-01 23:59:59.999+00', '{\"region\": \"eu\"}'),"
-            " (2, 'CUS-1', 'api_calls', 0.000000001, '2026-09-02 00:00:00+00', '{\"tags\": [1, 2]}'),"
-            # 01:30 on the 3rd in UTC, written with a -02:00 offset: belongs to the 3rd.
-            " (3, 'CUS-2', 'storage_gb_hours', 12345678901.123456789, '2026-09-02 23:30:00-02:00', null),"
-            " (4, 'CUS-2', 'api_calls', 7, '2026-09-05 12:00:00+00', '{}')"
-        ))
+        connection.execute(
+            sa.text("CREATE TABLE accounts (id int PRIMARY KEY, external_id text, name text, updated_at timestamptz)")
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO accounts VALUES (1, 'CUS-1', 'Acme', '2026-09-01 08:00+00'), (2, 'CUS-2', 'Globex', '2026-09-02 08:00+00'),"
+                " (3, 'CUS-3', 'Initech', '2026-08-15 08:00+00')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "CREATE SCHEMA metering; CREATE TABLE metering.events (event_id bigint PRIMARY KEY, customer text,"
+                " metric text, quantity numeric(20, 9), occurred_at timestamptz, properties jsonb)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO metering.events VALUES"
+                " (1, 'CUS-1', 'api_calls', 1.5, '2026-09-01 23:59:59.999+00', '{\"region\": \"eu\"}'),"
+                " (2, 'CUS-1', 'api_calls', 0.000000001, '2026-09-02 00:00:00+00', '{\"tags\": [1, 2]}'),"
+                # 01:30 on the 3rd in UTC, written with a -02:00 offset: belongs to the 3rd.
+                " (3, 'CUS-2', 'storage_gb_hours', 12345678901.123456789, '2026-09-02 23:30:00-02:00', null),"
+                " (4, 'CUS-2', 'api_calls', 7, '2026-09-05 12:00:00+00', '{}')"
+            )
+        )
     monkeypatch.setenv("ERP_DATABASE_URL", postgres_url)
     yield engine
     engine.dispose()
@@ -78,16 +84,23 @@ def load(config, tmp_path, **run):
 
 def test_usage_window_loads_postgres_types_exactly(erp, project_config, tmp_path):
     config = project_config(SOURCE)
-    with load(config, tmp_path, selection="raw_erp/usage_events", tags={
-        "dagster/asset_partition_range_start": "2026-09-01",
-        "dagster/asset_partition_range_end": "2026-09-03",
-    }) as warehouse:
+    with load(
+        config,
+        tmp_path,
+        selection="raw_erp/usage_events",
+        tags={
+            "dagster/asset_partition_range_start": "2026-09-01",
+            "dagster/asset_partition_range_end": "2026-09-03",
+        },
+    ) as warehouse:
         rows = warehouse.execute(
             "SELECT event_id, quantity, event_timestamp, properties FROM raw_erp.usage_events ORDER BY event_id"
         ).fetchall()
     assert [row[0] for row in rows] == [1, 2, 3]  # event 4 is outside the window
     assert [Decimal(row[1]) for row in rows] == [
-        Decimal("1.5"), Decimal("0.000000001"), Decimal("12345678901.123456789")
+        Decimal("1.5"),
+        Decimal("0.000000001"),
+        Decimal("12345678901.123456789"),
     ]
     assert json.loads(rows[1][3]) == {"tags": [1, 2]} and rows[2][3] is None
     assert rows[2][2].isoformat().startswith("2026-09-03T01:30:00")
@@ -103,8 +116,11 @@ def test_rerunning_a_window_is_idempotent_and_backfills_leave_the_live_cursor(er
     with erp.begin() as connection:
         connection.execute(sa.text("UPDATE metering.events SET quantity = 8 WHERE event_id = 4"))
     with load(config, tmp_path, selection="raw_erp/usage_events", tags=window) as warehouse:
-        assert warehouse.execute("SELECT count(*), sum(quantity::decimal(38,9)) FROM raw_erp.usage_events").fetchone() == (
-            4, Decimal("12345678910.623456790"),
+        assert warehouse.execute(
+            "SELECT count(*), sum(quantity::decimal(38,9)) FROM raw_erp.usage_events"
+        ).fetchone() == (
+            4,
+            Decimal("12345678910.623456790"),
         )
         # A ranged backfill runs on throw-away state: it stores no usage cursor.
         assert "usage_events" not in _cursors(warehouse, "erp_usage")
@@ -114,7 +130,9 @@ def test_state_load_reads_only_rows_changed_since_the_cursor(erp, project_config
     config = project_config(SOURCE)
     load(config, tmp_path, selection="raw_erp/customers").close()
     with erp.begin() as connection:
-        connection.execute(sa.text("UPDATE accounts SET name = 'Acme Corp', updated_at = '2026-09-10 08:00+00' WHERE id = 1"))
+        connection.execute(
+            sa.text("UPDATE accounts SET name = 'Acme Corp', updated_at = '2026-09-10 08:00+00' WHERE id = 1")
+        )
     with load(config, tmp_path, selection="raw_erp/customers") as warehouse:
         rows = warehouse.execute("SELECT id, name FROM raw_erp.customers ORDER BY id").fetchall()
         loads = warehouse.execute(

@@ -59,7 +59,9 @@ def existing_relations(warehouse: Warehouse) -> set[tuple[str, str]]:
         return set(connection.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall())
 
 
-def run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, manifest: dict, args: list[str]):
+def run_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, manifest: dict, args: list[str]
+):
     """`dbt <args>` for the selected models, against the configured warehouse."""
     warehouse.export_for_dbt()
     in_run = set(context.job_def.asset_layer.selected_asset_keys)

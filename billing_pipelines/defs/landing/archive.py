@@ -75,10 +75,7 @@ def file_digest(path: Path) -> str:
 def inbox_files(root: Path) -> list[tuple[str, Path]]:
     """CSV files waiting in the inbox folders, oldest first."""
     waiting = [
-        (dataset, path)
-        for dataset in LANDING_COLUMNS
-        for path in (root / dataset).glob("*.csv")
-        if path.is_file()
+        (dataset, path) for dataset in LANDING_COLUMNS for path in (root / dataset).glob("*.csv") if path.is_file()
     ]
     return sorted(waiting, key=lambda item: (item[1].stat().st_mtime, item[1].name))
 
@@ -89,7 +86,9 @@ def accept_file(root: Path, dataset: str, path: Path, now: datetime) -> LandedFi
     Returns None when identical content was accepted before (the inbox copy is removed: the
     archive already holds it, so the same events are never counted twice)."""
     digest = file_digest(path)
-    seen_before = (next((root / folder / dataset).glob(f"{digest}__*{RECORD_SUFFIX}"), None) for folder in (ARCHIVE, REJECTED))
+    seen_before = (
+        next((root / folder / dataset).glob(f"{digest}__*{RECORD_SUFFIX}"), None) for folder in (ARCHIVE, REJECTED)
+    )
     if any(seen_before):
         path.unlink()
         return None

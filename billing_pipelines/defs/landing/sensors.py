@@ -1,6 +1,5 @@
 """The landing-zone sensor: accept new files and launch a run for exactly what they touch."""
 
-
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from billing_pipelines.config import BillingConfig, PARTITIONED_DATASETS, current_config
+from billing_pipelines.config import PARTITIONED_DATASETS, STATE_DATASETS, BillingConfig, current_config
+from billing_pipelines.defs.landing.assets import LANDING
+from billing_pipelines.defs.landing.extract import REJECTED_FILES
 from billing_pipelines.lib.raw_assets import raw_loads
 from billing_pipelines.lib.windows import usage_partitions
 
+SYNC_JOB = "billing_sync"
 USAGE_JOB = "usage_by_day"
 STATE_JOB = "state_sync"
-
-
-SYNC_JOB = "billing_sync"
-STATE_DATASETS = ("customers", "contracts", "contract_items")
-LANDING_STATE_DATASETS = (*STATE_DATASETS, "rejected_files")
+LANDING_STATE_DATASETS = (*STATE_DATASETS, REJECTED_FILES)
 
 
 def loads_and_downstream(
@@ -34,7 +33,7 @@ def loads_and_downstream(
 def sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefinition]:
     """Every load (a migration or the scheduled sync), usage only, and state only."""
     sql_sources = list(config.enabled_sources)
-    landing = ["landing"] if config.landing.enabled else []
+    landing = [LANDING] if config.landing.enabled else []
     partitions = usage_partitions(config.history_start)
     usage = raw_loads([*sql_sources, *landing], PARTITIONED_DATASETS)
     state = raw_loads(sql_sources, STATE_DATASETS) | raw_loads(landing, LANDING_STATE_DATASETS)
@@ -50,7 +49,10 @@ def sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefinition]:
             USAGE_JOB, usage, "Usage of every source for the selected days, then canonical usage and marts.", partitions
         ),
         loads_and_downstream(
-            STATE_JOB, state, "Customers, contracts and items of every source (incremental), then the canonical model.", None
+            STATE_JOB,
+            state,
+            "Customers, contracts and items of every source (incremental), then the canonical model.",
+            None,
         ),
     ]
 

@@ -1,6 +1,5 @@
 """The contemporary sync: on a cron, state loads plus the latest usage partitions."""
 
-
 from datetime import date
 
 import dagster as dg
