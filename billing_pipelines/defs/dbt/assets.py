@@ -13,6 +13,7 @@ will not build.
 """
 
 import json
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -72,7 +73,7 @@ def run_dbt(
     yield from dbt.cli(args, context=context).stream()
 
 
-def dbt_definitions(history_start) -> dg.Definitions:
+def dbt_definitions(history_start: date) -> dg.Definitions:
     manifest = json.loads(ensure_manifest().read_text())
     translator = BillingDbtTranslator()
     # Every step runs once per run, also in a partition-range run from the CLI (single_run).

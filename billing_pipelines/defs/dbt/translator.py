@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+from dagster_dbt import DagsterDbtTranslator
 
 from billing_pipelines.lib.raw_assets import OWNER
 
@@ -28,9 +28,6 @@ def model_group(name: str, folder: str) -> str:
 
 class BillingDbtTranslator(DagsterDbtTranslator):
     """Keys by schema, groups by source/layer, and lets canonical models follow their inputs."""
-
-    def __init__(self) -> None:
-        super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=False))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
