@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL database per test session, a project config per test."""
+"""Shared fixtures: real PostgreSQL and MySQL (MariaDB) databases per test session, and a
+project config per test."""
 
 import os
 import uuid
@@ -12,28 +13,39 @@ from billing_pipelines.lib.runtime import apply_process_settings
 apply_process_settings()
 
 POSTGRES_ADMIN_URL = os.environ.get("BILLING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+MYSQL_ADMIN_URL = os.environ.get("BILLING_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """A fresh database on the running PostgreSQL server, dropped after the session.
+def scratch_database(admin_url: str, drop_suffix: str = ""):
+    """A fresh database on a running server, dropped afterwards.
 
     Unreachable server: skipped on a laptop, a failure in CI (CI=true) — never a silent pass."""
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as error:
         if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail(f"PostgreSQL is required in CI and unreachable at {POSTGRES_ADMIN_URL}: {error}")
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}")
+            pytest.fail(f"{admin.dialect.name} is required in CI and unreachable at {admin_url}: {error}")
+        pytest.skip(f"{admin.dialect.name} unreachable at {admin_url}")
     name = f"billing_test_{uuid.uuid4().hex[:10]}"
+    quoted = admin.dialect.identifier_preparer.quote(name)
     with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
     yield admin.url.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f"DROP DATABASE {quoted}{drop_suffix}"))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    yield from scratch_database(POSTGRES_ADMIN_URL, drop_suffix=" WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    yield from scratch_database(MYSQL_ADMIN_URL)
 
 
 @pytest.fixture

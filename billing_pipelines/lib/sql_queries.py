@@ -3,7 +3,8 @@
 A dataset is read with one parameterised statement: the configured query template, or a
 `SELECT *` built from a table name and its cursor column. The window bounds are bound by the
 driver (never formatted into SQL) in the form the dialect compares correctly: SQLite keeps
-timestamps as `YYYY-MM-DD HH:MM:SS` text, server databases get timezone-aware datetimes.
+timestamps as `YYYY-MM-DD HH:MM:SS` text, MySQL/MariaDB `DATETIME` holds naive UTC values,
+and the other server databases get timezone-aware datetimes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 """Upper bound of an open-ended window (state datasets are read up to 'now and beyond')."""
 
 TEXT_TIMESTAMP_DIALECTS = frozenset({"sqlite"})
+NAIVE_UTC_DIALECTS = frozenset({"mysql", "mariadb"})
 
 
 def dataset_statement(query: str | None, table: str | None, cursor: str) -> sa.TextClause | sa.Select:
@@ -41,10 +43,13 @@ def dataset_statement(query: str | None, table: str | None, cursor: str) -> sa.T
 
 
 def bound_timestamp(moment: datetime, dialect: str) -> datetime | str:
-    """A window bound as the dialect compares it: UTC text for SQLite, aware datetime otherwise."""
+    """A window bound as the dialect compares it: UTC text for SQLite, naive UTC for MySQL,
+    an aware datetime otherwise."""
     moment = moment.astimezone(UTC)
     if dialect in TEXT_TIMESTAMP_DIALECTS:
         return moment.strftime("%Y-%m-%d %H:%M:%S")
+    if dialect in NAIVE_UTC_DIALECTS:
+        return moment.replace(tzinfo=None)
     return moment
 
 

@@ -21,6 +21,7 @@ def test_sqlite_bounds_are_text_that_sorts_like_its_timestamps():
     moment = datetime(2026, 9, 1, tzinfo=UTC)
     assert bound_timestamp(moment, "sqlite") == "2026-09-01 00:00:00"
     assert bound_timestamp(moment, "postgresql") == moment
+    assert bound_timestamp(moment, "mysql") == datetime(2026, 9, 1)
 
 
 def test_relative_sqlite_path_is_relative_to_the_config_folder(tmp_path):
