@@ -8,10 +8,13 @@ same machine, plus the peak memory of the pipeline (this process and its dbt sub
 Results are appended to `bench/RESULTS.md`.
 """
 
+import json
 import os
 import platform
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,7 +32,6 @@ from billing_pipelines.defs.sync.jobs import SYNC_JOB
 from billing_pipelines.lib.runs import failure_messages, run_days
 from billing_pipelines.lib.runtime import apply_process_settings
 from billing_pipelines.sandbox.demo import DEMO_DAYS, app_db_file
-from billing_pipelines.sandbox.generate import generate_company
 
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work"
@@ -112,7 +114,14 @@ def main() -> None:
     config = current_config()
     last = datetime.now(UTC).date() - timedelta(days=1)
     first = max(config.history_start, last - timedelta(days=DEMO_DAYS - 1))
-    expected = generate_company(app_db_file(config), config.landing_path, end_date=last, days=(last - first).days + 1)
+    # Generated in a child process, so this process's memory is the pipeline's alone.
+    app_db = app_db_file(config)
+    subprocess.run(
+        [sys.executable, "-m", "billing_pipelines.sandbox.generate", "--app-db", str(app_db),
+         "--landing", str(config.landing_path), "--end-date", last.isoformat(), "--days", str((last - first).days + 1)],
+        check=True,
+    )  # fmt: skip
+    expected = json.loads(app_db.with_name("expected.json").read_text())
     accept_inbox(config.landing_path, datetime.now(UTC))
     events = expected["counts"]["usage_events"]
 
