@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
+
 # --- landing contract (docs/raw-contract.md, raw_landing) -------------------------------------
 
-LANDING_DATASETS = ("customers", "contracts", "contract_items", "usage_events")
-CUSTOMER_COLUMNS = (
-    "external_id", "name", "email", "phone", "line1", "line2", "city", "state",
-    "postal_code", "country", "tax_id", "currency", "updated_at",
-)  # fmt: skip
-USAGE_COLUMNS = ("event_id", "customer_external_id", "metric", "quantity", "event_timestamp", "properties")
+LANDING_DATASETS = tuple(LANDING_COLUMNS)
+CUSTOMER_COLUMNS = LANDING_COLUMNS["customers"]
+USAGE_COLUMNS = LANDING_COLUMNS["usage_events"]
 STRIPE_COLUMNS = ("id", "amount", "created", "customer")  # a payments export dropped in the wrong inbox
 
 # Reason codes of the planted defects, in the order staging checks them (one defect per row).

@@ -22,6 +22,8 @@ import pytest
 from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
+from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 DAY_1 = {"min_date": "2024-01-01T00:00:00+00:00", "max_date": "2024-01-02T00:00:00+00:00"}
@@ -282,50 +284,6 @@ class LandingFile:
     name: str
     received_at: str
     rows: list[tuple | Unsplittable]
-
-
-LANDING_COLUMNS = {
-    "customers": [
-        "external_id",
-        "name",
-        "email",
-        "phone",
-        "line1",
-        "line2",
-        "city",
-        "state",
-        "postal_code",
-        "country",
-        "tax_id",
-        "currency",
-        "updated_at",
-    ],
-    "contracts": [
-        "contract_id",
-        "customer_external_id",
-        "name",
-        "status",
-        "currency",
-        "start_date",
-        "end_date",
-        "renewal_policy",
-        "updated_at",
-    ],
-    "contract_items": [
-        "contract_id",
-        "product_id",
-        "product_name",
-        "pricing_model",
-        "unit_amount",
-        "currency",
-        "billing_period",
-        "quantity",
-        "metric",
-        "start_date",
-        "end_date",
-    ],
-    "usage_events": ["event_id", "customer_external_id", "metric", "quantity", "event_timestamp", "properties"],
-}
 
 
 def customer_row(external_id, name, currency=None, updated_at=None, tax_id=None):
