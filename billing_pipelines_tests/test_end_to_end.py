@@ -178,7 +178,7 @@ def test_a_late_file_reruns_exactly_its_old_day(sandbox):
     per_day = "SELECT event_timestamp::date AS day, count(*) FROM billing.usage_events GROUP BY day ORDER BY day"
     before = dict(sandbox.query(per_day))
 
-    sensor = sandbox.defs.get_sensor_def("landing_files")
+    sensor = sandbox.defs.resolve_sensor_def("landing_files")
     tick = sensor.evaluate_tick(dg.build_sensor_context(instance=sandbox.instance, cursor="2026-10-01T06:00:00+00:00"))
     [request] = tick.run_requests
     assert request.job_name == LANDING_USAGE_JOB
