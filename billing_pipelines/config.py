@@ -127,6 +127,7 @@ class SchedulesConfig(_Strict):
     sync_cron: str = "15 * * * *"
     sync_latest_partitions: int = Field(2, ge=1, le=31, description="usage days re-synced each tick")
     timezone: str = "UTC"
+    freshness_hours: float = Field(26, gt=0, description="canonical tables older than this fail freshness")
 
     @field_validator("sync_cron")
     @classmethod

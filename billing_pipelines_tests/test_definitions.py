@@ -4,6 +4,7 @@ source system → raw → staging → canonical → marts for every source."""
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -43,6 +44,14 @@ def test_groups_kinds_and_pool(asset_graph):
     assert asset_graph.get(dg.AssetKey(["billing", "billable_usage_daily"])).group_name == "marts"
     for key in asset_graph.materializable_asset_keys:
         assert asset_graph.get(key).pools == {"warehouse"}, f"{key} writes the warehouse outside the pool"
+
+
+def test_canonical_tables_and_marts_carry_the_freshness_policy(asset_graph):
+    policy = asset_graph.get(dg.AssetKey(["billing", "billable_usage_daily"])).freshness_policy
+    assert policy == dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=13))
+    assert asset_graph.get(dg.AssetKey(["billing", "usage_events"])).freshness_policy == policy
+    assert asset_graph.get(dg.AssetKey(["raw_app_db", "usage_events"])).freshness_policy is None
+    assert asset_graph.get(dg.AssetKey(["staging", "stg_app_db__customers"])).freshness_policy is None
 
 
 def test_usage_is_daily_partitioned_with_single_run_backfills(asset_graph):

@@ -13,13 +13,12 @@ will not build.
 """
 
 import json
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from billing_pipelines.config import current_config
+from billing_pipelines.config import BillingConfig, current_config
 from billing_pipelines.defs.dbt.project import dbt_cli, dbt_project, ensure_manifest
 from billing_pipelines.defs.dbt.translator import BillingDbtTranslator
 from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse
@@ -73,9 +72,9 @@ def run_dbt(
     yield from dbt.cli(args, context=context).stream()
 
 
-def dbt_definitions(history_start: date) -> dg.Definitions:
+def dbt_definitions(config: BillingConfig) -> dg.Definitions:
     manifest = json.loads(ensure_manifest().read_text())
-    translator = BillingDbtTranslator()
+    translator = BillingDbtTranslator(config.schedules.freshness_hours)
     # Every step runs once per run, also in a partition-range run from the CLI (single_run).
     common = dict(
         manifest=manifest,
@@ -92,7 +91,7 @@ def dbt_definitions(history_start: date) -> dg.Definitions:
     @dbt_assets(
         name="dbt_usage_by_window",
         select=USAGE_MODELS,
-        partitions_def=usage_partitions(history_start),
+        partitions_def=usage_partitions(config.history_start),
         **common,
     )
     def usage_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
@@ -107,4 +106,4 @@ def dbt_definitions(history_start: date) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dbt_definitions(current_config().history_start)
+    return dbt_definitions(current_config())

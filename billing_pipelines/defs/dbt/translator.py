@@ -3,18 +3,22 @@
 Models are keyed `[schema, model]` (`["staging", "stg_app_db__usage_events"]`,
 `["billing", "usage_events"]`); dbt sources keep their default key `[source, table]`, which is
 what the dlt loads emit, so lineage reads source → raw → staging → canonical → marts. Staging
-models sit in their source's group; canonical models and marts in their own groups.
+models sit in their source's group; canonical models and marts in their own groups. The
+canonical tables and marts (schema `billing`) carry a freshness policy: a sync that silently
+stopped shows them failing in the UI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
 
 from billing_pipelines.lib.raw_assets import OWNER
+from billing_pipelines.lib.warehouse import CANONICAL_SCHEMA
 
 STAGING_PREFIX = "stg_"
 
@@ -26,8 +30,24 @@ def model_group(name: str, folder: str) -> str:
     return folder
 
 
+def freshness(hours: float) -> dg.FreshnessPolicy:
+    """Fail when the last update is older than `hours`; warn from half of that."""
+    return dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=hours), warn_window=timedelta(hours=hours / 2))
+
+
 class BillingDbtTranslator(DagsterDbtTranslator):
-    """Keys by schema, groups by source/layer, and lets canonical models follow their inputs."""
+    """Keys by schema, groups by source/layer, lets canonical models follow their inputs, and
+    expects the canonical tables to be fresh within `freshness_hours`."""
+
+    def __init__(self, freshness_hours: float) -> None:
+        super().__init__()
+        self.freshness_policy = freshness(freshness_hours)
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if spec.key.path[0] == CANONICAL_SCHEMA:
+            return spec.replace_attributes(freshness_policy=self.freshness_policy)
+        return spec
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
