@@ -20,6 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 CONFIG_ENV = "BILLING_CONFIG"
 WAREHOUSE_ENV = "BILLING_WAREHOUSE"
@@ -102,7 +103,13 @@ class SqlSourceConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _no_secret_in_file(cls, value: str | None) -> str | None:
-        if value is not None and make_url(value).password is not None:
+        if value is None:
+            return value
+        try:
+            password = make_url(value).password
+        except ArgumentError:
+            raise ValueError("is not a SQLAlchemy URL like sqlite:///data/app.sqlite") from None
+        if password is not None:
             raise ValueError("contains a password: put the URL in an environment variable and name it in url_env")
         return value
 

@@ -59,6 +59,14 @@ def test_password_in_url_is_refused():
     assert "s3cret" not in message
 
 
+def test_a_url_that_is_not_a_url_is_explained():
+    with pytest.raises(ConfigError) as error:
+        parse_config(VALID.replace("url_env: APP_DB_URL", "url: app.sqlite"), file_name="billing.yaml")
+    assert (
+        str(error.value) == "billing.yaml:5: sources.app_db.url: is not a SQLAlchemy URL like sqlite:///data/app.sqlite"
+    )
+
+
 def test_unknown_key_and_wrong_type_are_both_reported_with_lines():
     text = VALID.replace('history_start: "2026-08-01"', 'history_start: "August"\nwarehose: {}')
     with pytest.raises(ConfigError) as error:
