@@ -2,14 +2,12 @@
 -- landing contracts keep the sender's id. Survivorship as for customers: newest updated_at,
 -- then app database over landing zone, then the most recent delivery.
 with candidates as (
-    {% for model in ['stg_app_db__contracts', 'stg_landing__contracts'] %}
-    select
-        contract_id, customer_id, name, status, currency, start_date, end_date, renewal_policy,
-        app_db_subscription_id, updated_at, deleted_at, source_system, ingested_at, location
-    from {{ ref(model) }}
-    where reject_reason is null
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+    {{ valid_staging_rows(
+        ['stg_app_db__contracts', 'stg_landing__contracts'],
+        ['contract_id', 'customer_id', 'name', 'status', 'currency', 'start_date', 'end_date',
+         'renewal_policy', 'app_db_subscription_id', 'updated_at', 'deleted_at', 'source_system',
+         'ingested_at', 'location'],
+    ) }}
 ),
 
 ranked as (
@@ -17,11 +15,7 @@ ranked as (
         *,
         row_number() over (
             partition by contract_id
-            order by
-                updated_at desc nulls last,
-                {{ source_precedence() }},
-                ingested_at desc nulls last,
-                location desc
+            order by {{ survivorship_order() }}
         ) as survivorship_rank
     from candidates
 )

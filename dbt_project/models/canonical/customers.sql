@@ -3,16 +3,12 @@
 -- zone; then the most recent delivery. Per-source ids come from each source's own newest row, so
 -- a customer known to several systems carries all their ids whichever source won.
 with candidates as (
-    {% for model in ['stg_app_db__customers', 'stg_landing__customers'] %}
-    select
-        customer_id, external_id, name, email, phone,
-        line1, line2, city, state, postal_code, country,
-        tax_ids, currency, app_db_account_id,
-        created_at, updated_at, deleted_at, source_system, ingested_at, location
-    from {{ ref(model) }}
-    where reject_reason is null
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+    {{ valid_staging_rows(
+        ['stg_app_db__customers', 'stg_landing__customers'],
+        ['customer_id', 'external_id', 'name', 'email', 'phone', 'line1', 'line2', 'city', 'state',
+         'postal_code', 'country', 'tax_ids', 'currency', 'app_db_account_id', 'created_at',
+         'updated_at', 'deleted_at', 'source_system', 'ingested_at', 'location'],
+    ) }}
 ),
 
 ranked as (
@@ -20,11 +16,7 @@ ranked as (
         *,
         row_number() over (
             partition by customer_id
-            order by
-                updated_at desc nulls last,
-                {{ source_precedence() }},
-                ingested_at desc nulls last,
-                location desc
+            order by {{ survivorship_order() }}
         ) as survivorship_rank,
         first_value(app_db_account_id ignore nulls) over (
             partition by customer_id

@@ -19,14 +19,11 @@
 {% set window = partition_window() %}
 
 with deliveries as (
-    {% for model in ['stg_app_db__usage_events', 'stg_landing__usage_events'] %}
-    select
-        event_id, customer_id, metric, quantity, event_timestamp, properties,
-        source_system, ingested_at, location, payload
-    from {{ ref(model) }}
-    where reject_reason is null
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+    {{ valid_staging_rows(
+        ['stg_app_db__usage_events', 'stg_landing__usage_events'],
+        ['event_id', 'customer_id', 'metric', 'quantity', 'event_timestamp', 'properties',
+         'source_system', 'ingested_at', 'location', 'payload'],
+    ) }}
 ),
 
 {% if window %}
