@@ -38,6 +38,8 @@ DatasetName = Literal["customers", "contracts", "contract_items", "usage_events"
 WINDOW_PARAMETERS = ("window_start", "window_end")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_MEMORY_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MiB|GiB)\s*$")
+MIN_MEMORY_BUDGET_MIB = 512
 
 
 class ConfigError(ValueError):
@@ -144,10 +146,19 @@ class SchedulesConfig(_Strict):
         return value
 
 
+def memory_size_mib(text: str) -> float:
+    """`'2GiB'` → 2048.0, `'1536MiB'` → 1536.0."""
+    match = _MEMORY_SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"must be a size like '2GiB' or '1536MiB', got {text!r}")
+    return float(match[1]) * (1024 if match[2] == "GiB" else 1)
+
+
 class BillingConfig(_Strict):
     """Everything `billing.yaml` declares."""
 
     history_start: date = Field(description="first day of usage history (UTC), YYYY-MM-DD")
+    memory_budget: str = Field("2GiB", description="most memory one run may use, all engines together")
     warehouse: WarehouseConfig = WarehouseConfig()
     landing: LandingConfig = LandingConfig()
     schedules: SchedulesConfig = SchedulesConfig()
@@ -164,6 +175,17 @@ class BillingConfig(_Strict):
                     "(it becomes the schema raw_<name>)"
                 )
         return value
+
+    @field_validator("memory_budget")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        if memory_size_mib(value) < MIN_MEMORY_BUDGET_MIB:
+            raise ValueError(f"must be at least {MIN_MEMORY_BUDGET_MIB}MiB: a run needs that much for its processes")
+        return value
+
+    @property
+    def memory_budget_mib(self) -> float:
+        return memory_size_mib(self.memory_budget)
 
     @property
     def enabled_sources(self) -> dict[str, SqlSourceConfig]:

@@ -116,3 +116,19 @@ def test_not_yaml_and_not_a_mapping():
         parse_config("a: [1,", file_name="x.yaml")
     with pytest.raises(ConfigError, match="expected a mapping"):
         parse_config("- 1", file_name="x.yaml")
+
+
+def test_memory_budget_defaults_to_a_small_worker_and_reads_units():
+    assert parse_config(VALID).memory_budget_mib == 2048
+    assert parse_config(VALID + 'memory_budget: "1536MiB"\n').memory_budget_mib == 1536
+    assert parse_config(VALID + "memory_budget: 4GiB\n").memory_budget_mib == 4096
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("2 gigs", "must be a size like '2GiB' or '1536MiB'"), ("256MiB", "must be at least 512MiB")],
+)
+def test_memory_budget_mistakes_name_the_line(value, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(VALID + f"memory_budget: {value}\n", file_name="billing.yaml")
+    assert f"billing.yaml:13: memory_budget: {message}" in str(error.value)

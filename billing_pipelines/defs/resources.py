@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource
 
 from billing_pipelines.config import current_config
-from billing_pipelines.lib.warehouse import Warehouse
+from billing_pipelines.lib.warehouse import warehouse_for
 
 
 @dg.definitions
@@ -14,6 +14,6 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "dlt": DagsterDltResource(),
-            "warehouse": Warehouse(path=str(current_config().warehouse_path)),
+            "warehouse": warehouse_for(current_config()),
         }
     )
