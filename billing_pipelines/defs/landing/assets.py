@@ -7,7 +7,7 @@ import dagster as dg
 from billing_pipelines.config import DATASETS, BillingConfig, current_config
 from billing_pipelines.defs.landing.extract import REJECTED_FILES, landing_source
 from billing_pipelines.lib.raw_assets import raw_load_assets, source_system_spec
-from billing_pipelines.lib.warehouse import Warehouse
+from billing_pipelines.lib.warehouse import warehouse_for
 from billing_pipelines.lib.windows import usage_partitions
 
 LANDING = "landing"
@@ -23,7 +23,7 @@ def landing_definitions(config: BillingConfig) -> dg.Definitions:
     def make_source(selected, window):
         return landing_source(config.landing_path, selected, window)
 
-    warehouse = Warehouse(path=str(config.warehouse_path))
+    warehouse = warehouse_for(config)
     loads = raw_load_assets(LANDING, make_source, datasets, usage_partitions(config.history_start), warehouse)
     return dg.Definitions(assets=[*files, *loads])
 

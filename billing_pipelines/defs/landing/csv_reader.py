@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
+from billing_pipelines.lib.event_dates import distinct_days, with_event_dates
 
 
 class RejectedFile(ValueError):
@@ -136,15 +137,6 @@ def _with_origin(table: pa.Table, origin: FileOrigin, lines: list, errors: list,
 
 
 def event_days(usage: pa.Table) -> list[date]:
-    """The UTC days a usage file's parsable event timestamps fall on (its partitions)."""
-    connection = duckdb.connect()
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.register("usage", usage)
-        days = connection.execute(
-            "SELECT DISTINCT CAST(TRY_CAST(event_timestamp AS TIMESTAMPTZ) AS DATE) AS day FROM usage"
-            " WHERE TRY_CAST(event_timestamp AS TIMESTAMPTZ) IS NOT NULL ORDER BY day"
-        ).fetchall()
-    finally:
-        connection.close()
-    return [day for (day,) in days]
+    """The UTC days a usage file's parsable event timestamps fall on (its partitions), by the
+    same rule the loader stores as `_event_date` and staging parses with."""
+    return distinct_days([with_event_dates(usage, "event_timestamp")])

@@ -2,7 +2,8 @@
 
 Rows are keyed by (`_file_digest`, `_line`): reloading a file replaces its rows, so re-running
 a partition or a state load is idempotent. Usage files are read for a window (every archived
-file with an event in it); state files (customers, contracts, items) are all read each time.
+file with an event in it), each row with its `_event_date`; state files (customers, contracts,
+items) are all read each time.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
+from billing_pipelines.config import PARTITIONED_DATASETS
 from billing_pipelines.defs.landing.archive import ARCHIVE, REJECTED, landed_files
 from billing_pipelines.defs.landing.csv_reader import parse_landing_csv
+from billing_pipelines.lib.event_dates import with_event_dates
 from billing_pipelines.lib.windows import Window
 
 REJECTED_FILES = "rejected_files"
@@ -35,7 +38,8 @@ def dataset_resource(root: Path, dataset: str, window: Window | None) -> DltReso
     def rows() -> Iterator[pa.Table]:
         for landed in landed_files(root, ARCHIVE, dataset):
             if window is None or landed.touches(window):
-                yield parse_landing_csv(root / landed.stored_as, dataset, landed.origin)
+                rows = parse_landing_csv(root / landed.stored_as, dataset, landed.origin)
+                yield with_event_dates(rows, "event_timestamp") if dataset in PARTITIONED_DATASETS else rows
 
     return rows
 

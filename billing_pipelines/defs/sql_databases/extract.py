@@ -1,7 +1,8 @@
 """dlt resources that read a SQL source's datasets, one Arrow batch at a time.
 
 Usage is read for one event-time window: a stateless `dlt.sources.incremental` range, so a
-backfill never moves the live cursor and any range can be re-run on its own. Customers,
+backfill never moves the live cursor and any range can be re-run on its own. Each usage row
+gets its `_event_date` (the UTC day of its cursor), so later reads of a window skip the rest. Customers,
 contracts and contract items are state: read from the live cursor (kept by dlt in the
 warehouse) onwards and merged on their primary key.
 """
@@ -19,7 +20,8 @@ import sqlalchemy as sa
 from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
-from billing_pipelines.config import SqlDatasetConfig, SqlSourceConfig
+from billing_pipelines.config import PARTITIONED_DATASETS, SqlDatasetConfig, SqlSourceConfig
+from billing_pipelines.lib.event_dates import with_event_dates
 from billing_pipelines.lib.sql_queries import (
     EARLIEST,
     LATEST,
@@ -66,6 +68,7 @@ def dataset_resource(
     engine: Callable[[], sa.Engine],
     dialect: str,
     window: Window | None,
+    batch_rows: int,
 ) -> DltResource:
     """A dlt resource reading `dataset`: the rows of `window`, or all changes since the cursor."""
     statement = dataset_statement(config.query, config.table, config.cursor)
@@ -92,7 +95,8 @@ def dataset_resource(
             "window_start": changed.start_value,
             "window_end": changed.end_value or bound_timestamp(LATEST, dialect),
         }
-        yield from read_batches(engine(), statement, parameters)
+        for batch in read_batches(engine(), statement, parameters, batch_rows):
+            yield with_event_dates(batch, config.cursor) if dataset in PARTITIONED_DATASETS else batch
 
     return rows
 
@@ -103,8 +107,10 @@ def sql_source(
     base_dir: Path,
     datasets: list[str],
     window: Window | None = None,
+    batch_rows: int = 100_000,
 ) -> DltSource:
-    """The dlt source for some of a SQL source's datasets (all state, or usage for a window)."""
+    """The dlt source for some of a SQL source's datasets (all state, or usage for a window),
+    read in Arrow batches of `batch_rows` rows (the run's memory budget sets it)."""
     dialect = source_dialect(source, base_dir)
 
     def engine() -> sa.Engine:
@@ -112,6 +118,6 @@ def sql_source(
 
     @dlt.source(name=source_name, max_table_nesting=0)
     def tables() -> list[DltResource]:
-        return [dataset_resource(d, source.datasets[d], engine, dialect, window) for d in datasets]
+        return [dataset_resource(d, source.datasets[d], engine, dialect, window, batch_rows) for d in datasets]
 
     return tables()

@@ -1,0 +1,53 @@
+"""The UTC day of each usage record, stored beside it in raw as `_event_date` (load metadata).
+
+A run over a window rebuilds the canonical usage of those days only, so it must find their
+records in raw without reading the whole history. Raw keeps the event time as delivered (text,
+or the source's own type) and staging parses it; a stored DATE next to it lets DuckDB skip every
+row group outside the window. The day is computed with DuckDB and the very expression staging
+uses (`parse_as(event_timestamp, 'timestamptz')`: trimmed text, empty = absent, TRY_CAST, UTC),
+so the two agree; a value that does not parse gets NULL, and undated rows are read by every
+window (staging's own parse still decides whether a record is valid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+EVENT_DATE_COLUMN = "_event_date"
+
+_EVENT_DATE_SQL = (
+    "SELECT CAST(TRY_CAST(NULLIF(TRIM(CAST(event_time AS VARCHAR)), '') AS TIMESTAMPTZ) AS DATE) AS day FROM batch"
+)
+
+
+def event_dates(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The UTC day of each event time (text or timestamp), NULL where it does not parse."""
+    connection = duckdb.connect(config={"threads": 1})  # one thread: rows keep their order
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.register("batch", pa.table({"event_time": values}))
+        days = connection.sql(_EVENT_DATE_SQL).to_arrow_table()["day"]
+    finally:
+        connection.close()
+    return days.combine_chunks().cast(pa.date32())
+
+
+def with_event_dates(table: pa.Table, event_time_column: str) -> pa.Table:
+    """`table` with its `_event_date` column (replaced if the source already sent one)."""
+    days = event_dates(table[event_time_column])
+    if EVENT_DATE_COLUMN in table.column_names:
+        table = table.drop_columns([EVENT_DATE_COLUMN])
+    return table.append_column(EVENT_DATE_COLUMN, days)
+
+
+def distinct_days(tables: Iterable[pa.Table]) -> list[date]:
+    """The days the tables' `_event_date` columns hold, sorted (undated rows have none)."""
+    days: set[date] = set()
+    for table in tables:
+        days.update(pc.unique(table[EVENT_DATE_COLUMN]).drop_null().to_pylist())
+    return sorted(days)

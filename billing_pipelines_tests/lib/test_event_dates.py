@@ -1,0 +1,52 @@
+"""The event day a loader stores beside each usage record must be the day staging parses."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import duckdb
+import pyarrow as pa
+
+from billing_pipelines.lib.event_dates import EVENT_DATE_COLUMN, distinct_days, event_dates, with_event_dates
+
+TEXTS = [
+    "2026-09-01 23:59:59",  # SQLite text, UTC
+    "2026-09-01T23:30:00-01:00",  # an offset that moves it to the next UTC day
+    " 2026-09-02T00:00:00Z ",  # padded
+    "2026-09-03",  # a bare date
+    "",  # empty = absent
+    "yesterday",  # unparsable
+    None,
+]
+
+
+def staging_days(texts: list[str | None]) -> list[date | None]:
+    """What dbt staging makes of the same values: parse_as(event_timestamp, 'timestamptz'), UTC day."""
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        return [
+            connection.execute(
+                "SELECT CAST(TRY_CAST(NULLIF(TRIM(CAST(? AS VARCHAR)), '') AS TIMESTAMPTZ) AS DATE)", [text]
+            ).fetchone()[0]
+            for text in texts
+        ]
+
+
+def test_text_event_times_get_the_utc_day_staging_parses():
+    days = event_dates(pa.array(TEXTS, pa.string())).to_pylist()
+    assert days == [date(2026, 9, 1), date(2026, 9, 2), date(2026, 9, 2), date(2026, 9, 3), None, None, None]
+    assert days == staging_days(TEXTS)
+
+
+def test_typed_timestamps_use_their_utc_day():
+    berlin = timezone(timedelta(hours=2))
+    moments = [datetime(2026, 9, 2, 1, 0, tzinfo=berlin), datetime(2026, 9, 2, 1, 0, tzinfo=UTC)]
+    days = event_dates(pa.array(moments, pa.timestamp("us", tz="UTC"))).to_pylist()
+    assert days == [date(2026, 9, 1), date(2026, 9, 2)]
+
+
+def test_with_event_dates_keeps_rows_in_order_and_replaces_a_delivered_column():
+    many = [f"2026-09-{day:02d} 12:00:00" for day in range(1, 31)] * 5_000
+    table = pa.table({"event_timestamp": many, EVENT_DATE_COLUMN: pa.nulls(len(many), pa.date32())})
+    dated = with_event_dates(table, "event_timestamp")
+    assert dated.column_names == ["event_timestamp", EVENT_DATE_COLUMN]
+    assert dated[EVENT_DATE_COLUMN].to_pylist()[:31] == [*(date(2026, 9, d) for d in range(1, 31)), date(2026, 9, 1)]
+    assert distinct_days([dated]) == [date(2026, 9, d) for d in range(1, 31)]
