@@ -1,8 +1,9 @@
 """The dbt project against a real DuckDB warehouse with hand-written raw tables.
 
 The raw tables look as dlt leaves them (`_dlt_load_id`, `_dlt_id`, `raw_app_db._dlt_loads`; the
-landing loader's `_file`/`_line`/`_received_at`), with one valid record per mapping rule and one
-bad record per reject reason. One `dbt build` is shared by most tests; tests that change the
+landing loader's `_file`/`_line`/`_received_at` and the `_event_date` every usage loader stores;
+`raw_app_db.usage_events` has no `_event_date`, as a table loaded before loaders stored it), with
+one valid record per mapping rule and one bad record per reject reason. One `dbt build` is shared by most tests; tests that change the
 warehouse work on a copy of it.
 """
 
@@ -18,11 +19,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
+from billing_pipelines.lib.event_dates import event_dates
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
@@ -383,10 +386,11 @@ def create_raw_tables(path: Path) -> None:
             )
         for table, files in LANDING.items():
             columns = ", ".join(f"{name} varchar" for name in LANDING_COLUMNS[table])
+            event_date = ", _event_date date" if table == "usage_events" else ""
             con.execute(
                 f"create table raw_landing.{table} ({columns}, _file varchar, _file_digest varchar,"
                 " _line bigint, _received_at timestamptz, _parse_error varchar, _raw_line varchar,"
-                " _dlt_load_id varchar, _dlt_id varchar)"
+                f" _dlt_load_id varchar, _dlt_id varchar{event_date})"
             )
             for file in files:
                 add_landing_rows(con, table, file)
@@ -422,7 +426,10 @@ def add_landing_rows(con: duckdb.DuckDBPyConnection, table: str, file: LandingFi
                 f"{file.name}:{line}",
             )
         )
-    con.executemany(f"insert into raw_landing.{table} values ({', '.join('?' * (width + 8))})", rows)
+    if table == "usage_events":  # the day the loader stores, by its own rule
+        timestamps = [row[LANDING_COLUMNS[table].index("event_timestamp")] for row in rows]
+        rows = [(*row, day) for row, day in zip(rows, event_dates(pa.array(timestamps, pa.string())).to_pylist())]
+    con.executemany(f"insert into raw_landing.{table} values ({', '.join('?' * len(rows[0]))})", rows)
 
 
 # --- running dbt ---------------------------------------------------------------------------
@@ -776,6 +783,53 @@ def test_a_window_replaces_only_itself(scratch):
 
     assert_ok(scratch.dbt("run", "--select", "usage_events", vars=DAY_1))
     assert event_ids(scratch) == {"1", "3", "7", "DUP", "L-E1", "LATE-1", "LATE-2", NO_ID_EVENT}
+
+
+def test_an_event_resent_into_another_window_counts_once(scratch):
+    """L-E1 was counted on day 1; a later file re-sends it dated day 2. Day 2's run finds it
+    counted in another window and leaves it there; re-running day 1 keeps it on day 1."""
+    resent = LandingFile(
+        "resent.csv", "2024-01-04 00:00:00+00", [("L-E1", "C7", "api_calls", "4", "2024-01-02T08:00:00Z", None)]
+    )
+    with duckdb.connect(str(scratch.path)) as con:
+        add_landing_rows(con, "usage_events", resent)
+    copies = "select event_timestamp, source_system from billing.usage_events where event_id = 'L-E1'"
+    for window in (DAY_2, DAY_1, DAY_2):
+        assert_ok(scratch.dbt("build", "--select", "usage_events", vars=window))
+        assert scratch.rows(copies) == [(utc("2024-01-01 08:00"), "landing")]
+
+
+def test_usage_quarantine_and_daily_totals_are_rebuilt_per_window(scratch):
+    """A window's run replaces that window's usage rejects and totals and leaves the others;
+    rejects with no readable day are kept by every window's run."""
+    late = LandingFile(
+        "late.csv",
+        "2024-01-04 00:00:00+00",
+        [
+            ("LATE-1", "C1", "api_calls", "7", "2024-01-02T15:00:00Z", None),
+            ("LATE-2", "C1", "", "1", "2024-01-02T16:00:00Z", None),
+        ],
+    )
+    with duckdb.connect(str(scratch.path)) as con:
+        add_landing_rows(con, "usage_events", late)
+    usage_models = ["usage_events", "usage_events_quarantine", "daily_usage_totals"]
+    quarantined = "select location, reason from billing.quarantine where dataset = 'usage_events' order by all"
+    totals = "select usage_date, customer_id, metric, total_quantity, event_count from billing.daily_usage_totals order by all"
+    quarantine_before, totals_before = scratch.rows(quarantined), scratch.rows(totals)
+
+    assert_ok(scratch.dbt("run", "--select", *usage_models, vars=DAY_1))
+    assert scratch.rows(quarantined) == quarantine_before  # day 2's new reject waits for day 2's run
+    assert scratch.rows(totals) == totals_before
+
+    assert_ok(scratch.dbt("run", "--select", *usage_models, vars=DAY_2))
+    assert scratch.rows(quarantined) == sorted([*quarantine_before, ("late.csv:3", "missing metric")])
+    assert scratch.rows(totals) == [
+        *[row for row in totals_before if row[0] == date(2024, 1, 1)],
+        (date(2024, 1, 2), "C1", "api_calls", Decimal("7"), 1),
+        (date(2024, 1, 2), "C1", "storage_gb", Decimal("2.5"), 1),
+    ]
+    undated = [row for row in quarantine_before if "unparsable event_timestamp" in row[1]]
+    assert len(undated) == 2 and set(undated) <= set(scratch.rows(quarantined))
 
 
 def test_unknown_customer_usage_becomes_billable_when_the_customer_arrives(scratch):

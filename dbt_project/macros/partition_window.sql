@@ -35,6 +35,19 @@
 {%- endmacro %}
 
 {#
+  The rows of a partitioned read that the window needs, by the `event_date` the loader stored
+  beside each usage record (raw `_event_date`, the UTC day of its event time as DuckDB parses
+  it): the window's days, plus the undated records (a timestamp that does not parse, or a row
+  loaded before the loader stored days). It is a plain stored DATE, so DuckDB skips every row
+  group outside the window: a run reads the days it rebuilds, not the history.
+#}
+{% macro in_window_days(column, window) -%}
+    ({{ column }} is null or ({{ column }} >= cast(timezone('UTC', {{ window.start }}) as date)
+        and {{ column }} < cast(timezone('UTC', {{ window.end }}) as date)))
+{%- endmacro %}
+
+
+{#
   pre_hook of a window-replace incremental model: on an incremental run, delete exactly the
   window being rebuilt (everything when no window is given) inside the same transaction as the
   insert that follows, so re-running a partition replaces it and never duplicates it.
@@ -43,5 +56,13 @@
     {%- if is_incremental() -%}
         {%- set window = partition_window() -%}
         delete from {{ this }}{% if window %} where {{ in_partition_window(column, window) }}{% endif %}
+    {%- endif -%}
+{% endmacro %}
+
+{# The same for a model keyed by stored event days (`in_window_days`, undated rows included). #}
+{% macro delete_window_days(column) %}
+    {%- if is_incremental() -%}
+        {%- set window = partition_window() -%}
+        delete from {{ this }}{% if window %} where {{ in_window_days(column, window) }}{% endif %}
     {%- endif -%}
 {% endmacro %}

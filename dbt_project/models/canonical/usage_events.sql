@@ -4,9 +4,12 @@
 -- incremental run deletes exactly [min_date, max_date) (pre_hook) and inserts that window again,
 -- in one transaction; without them it replaces everything. Re-running a window is idempotent.
 --
--- Dedup: per event_id the first delivery wins (earliest ingested_at, then location), decided
--- over all deliveries, not just the window's - so an event re-sent with another timestamp
--- still exists exactly once, in the window of its first delivery.
+-- Cost follows the window: staging is read only for the window's days (the stored event_date
+-- lets DuckDB skip the rest of the history), and "first delivery wins" is decided without
+-- rescanning old deliveries: within the window the earliest delivery of an event_id wins, and an
+-- event_id this table already holds outside the window (counted by another window's run) is
+-- not counted again. So an event re-sent with another timestamp exists exactly once, in the
+-- window that counted it first.
 -- Usage of a customer not (yet) in billing.customers is kept; billable_usage_daily waits for it.
 {{ config(
     materialized='incremental',
@@ -20,34 +23,34 @@
 
 with deliveries as (
     {{ valid_staging_rows(
-        ['stg_app_db__usage_events', 'stg_landing__usage_events'],
+        usage_staging_models(),
         ['event_id', 'customer_id', 'metric', 'quantity', 'event_timestamp', 'properties',
          'source_system', 'ingested_at', 'location', 'payload'],
+        where=in_window_days('event_date', window) if window else none,
     ) }}
 ),
 
-{% if window %}
-candidates as (
-    select * from deliveries
-    where event_id in (
-        select event_id from deliveries
-        where {{ in_partition_window('event_timestamp', window) }}
-    )
-),
-{% else %}
-candidates as (
-    select * from deliveries
-),
-{% endif %}
-
 first_deliveries as (
     select *
-    from candidates
+    from deliveries
+    {% if window %}
+    where {{ in_partition_window('event_timestamp', window) }}
+    {% endif %}
     qualify row_number() over (
         partition by event_id
         order by ingested_at nulls last, location, {{ source_precedence() }}, payload
     ) = 1
 )
+
+{% if is_incremental() %}
+-- After the pre_hook, every row left in this table lies outside the window. The probe is
+-- driven by the window's ids (a semi-join), so its memory follows the window, not the table.
+, counted_elsewhere as (
+    select event_id
+    from {{ this }}
+    where event_id in (select event_id from first_deliveries)
+)
+{% endif %}
 
 select
     event_id,
@@ -59,6 +62,6 @@ select
     source_system,
     ingested_at
 from first_deliveries
-{% if window %}
-where {{ in_partition_window('event_timestamp', window) }}
+{% if is_incremental() %}
+where event_id not in (select event_id from counted_elsewhere)
 {% endif %}

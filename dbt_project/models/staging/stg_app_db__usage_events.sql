@@ -1,5 +1,5 @@
 -- App-database usage events mapped to canonical usage events. Unfiltered view: the partition
--- window is applied by billing.usage_events, so quarantine always sees every reject.
+-- window is applied by billing.usage_events and usage_events_quarantine, through event_date.
 {{ config(tags=['partitioned']) }}
 
 with raw as (
@@ -14,6 +14,7 @@ typed as (
         {{ parse_as('quantity', decimal_type()) }} as quantity,
         {{ parse_as('event_timestamp', 'timestamptz') }} as event_timestamp,
         {{ raw_text('properties') }} as properties,
+        _event_date as event_date,
         case
             {{ reject_if_missing('customer_external_id', 'customer_id') }}
             {{ reject_if_missing('metric') }}
@@ -32,6 +33,7 @@ select
     metric,
     quantity,
     event_timestamp,
+    event_date,
     properties,
     'app_db' as source_system,
     reject_reason,
