@@ -44,8 +44,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check billing_pipelines billing_pipelines_tests bench
 	$(BIN)/ruff format --check --quiet billing_pipelines billing_pipelines_tests bench
 
+# The demo-sized end-to-end load, then the scale run (migration and 2-day sync at 1M and 10M events).
 bench: install
 	$(BIN)/python -m bench.end_to_end
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .dagster_home data dbt_project/target dbt_project/logs

@@ -15,7 +15,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from bench.memory import PeakMemory
 from billing_pipelines.config import DEFAULT_CONFIG_PATH, current_config
 from billing_pipelines.defs.landing.archive import ARCHIVE, accept_inbox, landed_files
 from billing_pipelines.defs.sync.jobs import SYNC_JOB
@@ -36,36 +36,6 @@ from billing_pipelines.sandbox.demo import DEMO_DAYS, app_db_file
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work"
 RESULTS = BENCH / "RESULTS.md"
-
-
-class PeakMemory:
-    """Samples the resident memory of this process and its children (dbt runs as one)."""
-
-    def __init__(self, every_seconds: float = 0.1):
-        self.peak = 0
-        self._every = every_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for process in [me, *me.children(recursive=True)]:
-                try:
-                    total += process.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(self._every)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self._stop.set()
-        self._thread.join()
 
 
 def prepare_workspace() -> None:
