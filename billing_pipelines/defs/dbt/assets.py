@@ -1,15 +1,16 @@
-"""dbt models as assets, in three steps that run in this order within a run:
+"""dbt models as assets: one multi-asset, so a run starts dbt once, with one `dbt build` over
+the models it selects, and dbt's own graph orders the models and their tests.
 
-1. state: staging and canonical customers, contracts and contract items (rebuilt whole);
-2. usage by window: the usage staging views and canonical `usage_events` (tag `partitioned`),
-   for the run's partition window, passed as the vars `min_date`/`max_date`; a backfill over
-   a range is a single `dbt build` over that window. Its checks read `customers` (step 1);
-3. marts and quarantine: rebuilt whole from everything loaded so far, so usage of a customer
-   who arrives late is billed as soon as the customer is known.
+Which models are daily-partitioned is the dbt project's call (the tag `partitioned`, see the
+translator): they rebuild only the run's window; the others (state tables, and what reads every
+window) are unpartitioned and always current, so usage of a customer who arrives late is billed
+as soon as the customer is known. A run over a partition window (one day, or a range: a backfill
+is still a single run) passes that window as the vars `min_date`/`max_date`, which only the
+partitioned models read; an unpartitioned run (`state_sync`) passes none.
 
 A run that selects only some models (a landing file's day, say) reads the others. On a fresh
-warehouse those may not exist yet, so a step first builds the missing models the run itself
-will not build.
+warehouse those may not exist yet, so the step first builds the missing models the selected
+ones read and the run will not build.
 """
 
 import json
@@ -19,26 +20,23 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from billing_pipelines.config import BillingConfig, current_config
-from billing_pipelines.defs.dbt.project import dbt_cli, dbt_project, ensure_manifest
+from billing_pipelines.defs.dbt.project import cached_parse, dbt_cli, dbt_project, ensure_manifest, warm_target
 from billing_pipelines.defs.dbt.translator import BillingDbtTranslator
 from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse
 from billing_pipelines.lib.windows import usage_partitions, window_of
 
-USAGE_MODELS = "tag:partitioned"
-MARTS_AND_QUARANTINE = "path:models/marts quarantine"
+DBT_ASSETS = "dbt_models"
 
 
-def missing_inputs(
-    manifest: dict, existing: set[tuple[str, str]], in_run: set[dg.AssetKey], in_step: set[dg.AssetKey]
-) -> list[str]:
-    """Models this step's models read (directly or through others) that the warehouse does not
-    have yet and that this run does not build itself."""
+def missing_inputs(manifest: dict, existing: set[tuple[str, str]], selected: set[dg.AssetKey]) -> list[str]:
+    """Models the selected models read (directly or through others) that the warehouse does not
+    have yet and that are not selected themselves."""
     models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
 
     def key(node: dict) -> dg.AssetKey:
         return dg.AssetKey([node["schema"], node["name"]])
 
-    pending = [uid for uid, node in models.items() if key(node) in in_step]
+    pending = [uid for uid, node in models.items() if key(node) in selected]
     upstream: set[str] = set()
     while pending:
         for parent in manifest["parent_map"].get(pending.pop(), []):
@@ -48,7 +46,7 @@ def missing_inputs(
     return sorted(
         models[uid]["name"]
         for uid in upstream
-        if (models[uid]["schema"], models[uid]["alias"]) not in existing and key(models[uid]) not in in_run
+        if (models[uid]["schema"], models[uid]["alias"]) not in existing and key(models[uid]) not in selected
     )
 
 
@@ -59,49 +57,44 @@ def existing_relations(warehouse: Warehouse) -> set[tuple[str, str]]:
         return set(connection.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall())
 
 
-def run_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, manifest: dict, args: list[str]
-):
-    """`dbt <args>` for the selected models, against the configured warehouse."""
-    warehouse.export_for_dbt()
-    in_run = set(context.job_def.asset_layer.selected_asset_keys)
-    missing = missing_inputs(manifest, existing_relations(warehouse), in_run, set(context.selected_asset_keys))
-    if missing:
-        context.log.info(f"first building what the selected models read and the warehouse lacks: {', '.join(missing)}")
-        dbt.cli(["run", "--select", " ".join(missing)], manifest=manifest).wait()
-    yield from dbt.cli(args, context=context).stream()
+def window_vars(context: dg.AssetExecutionContext) -> list[str]:
+    """`--vars` with the run's partition window when the step builds partitioned models for
+    one (a partition or a range); nothing for an unpartitioned run."""
+    in_window = context.has_partition_key or context.has_partition_key_range
+    if in_window and context.assets_def.partitions_def is not None:
+        return ["--vars", window_of(context).dbt_vars_json]
+    return []
 
 
 def dbt_definitions(config: BillingConfig) -> dg.Definitions:
     manifest = json.loads(ensure_manifest().read_text())
-    translator = BillingDbtTranslator(config.schedules.freshness_hours)
-    # Every step runs once per run, also in a partition-range run from the CLI (single_run).
-    common = dict(
-        manifest=manifest,
-        project=dbt_project,
-        dagster_dbt_translator=translator,
-        pool=WAREHOUSE_POOL,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-    )
-
-    @dbt_assets(name="dbt_state_models", exclude=f"{USAGE_MODELS} {MARTS_AND_QUARANTINE}", **common)
-    def state_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        yield from run_dbt(context, dbt, warehouse, manifest, ["build"])
 
     @dbt_assets(
-        name="dbt_usage_by_window",
-        select=USAGE_MODELS,
-        partitions_def=usage_partitions(config.history_start),
-        **common,
+        name=DBT_ASSETS,
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=BillingDbtTranslator(
+            config.schedules.freshness_hours, usage_partitions(config.history_start)
+        ),
+        pool=WAREHOUSE_POOL,
+        backfill_policy=dg.BackfillPolicy.single_run(),  # a partition range is one run, one `dbt build`
     )
-    def usage_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        yield from run_dbt(context, dbt, warehouse, manifest, ["build", "--vars", window_of(context).dbt_vars_json])
+    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+        warehouse.export_for_dbt()
+        name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}"
+        selected = set(context.selected_asset_keys)
+        missing = missing_inputs(manifest, existing_relations(warehouse), selected)
+        if missing:
+            context.log.info(
+                f"first building what the selected models read and the warehouse lacks: {', '.join(missing)}"
+            )
+            with warm_target(f"{name}-missing", cached_parse(warehouse.path, [])) as target:
+                dbt.cli(["run", "--select", " ".join(missing)], manifest=manifest, target_path=target).wait()
+        args = window_vars(context)
+        with warm_target(name, cached_parse(warehouse.path, args)) as target:
+            yield from dbt.cli(["build", *args], context=context, target_path=target).stream()
 
-    @dbt_assets(name="dbt_marts_and_quarantine", select=MARTS_AND_QUARANTINE, **common)
-    def marts_and_quarantine(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        yield from run_dbt(context, dbt, warehouse, manifest, ["build"])
-
-    return dg.Definitions(assets=[state_models, usage_models, marts_and_quarantine], resources={"dbt": dbt_cli()})
+    return dg.Definitions(assets=[dbt_models], resources={"dbt": dbt_cli()})
 
 
 @dg.definitions

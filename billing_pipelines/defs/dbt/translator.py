@@ -1,4 +1,4 @@
-"""How dbt nodes appear in Dagster: keys, groups, automation.
+"""How dbt nodes appear in Dagster: keys, groups, partitions, automation.
 
 Models are keyed `[schema, model]` (`["staging", "stg_app_db__usage_events"]`,
 `["billing", "usage_events"]`); dbt sources keep their default key `[source, table]`, which is
@@ -6,6 +6,10 @@ what the dlt loads emit, so lineage reads source → raw → staging → canonic
 models sit in their source's group; canonical models and marts in their own groups. The
 canonical tables and marts (schema `billing`) carry a freshness policy: a sync that silently
 stopped shows them failing in the UI.
+
+Which models are daily-partitioned is the dbt project's call: a model tagged `partitioned` (it
+reads the vars `min_date`/`max_date` and rebuilds only that window) gets the usage partitions;
+every other model is unpartitioned and rebuilt whole.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from billing_pipelines.lib.raw_assets import OWNER
 from billing_pipelines.lib.warehouse import CANONICAL_SCHEMA
 
 STAGING_PREFIX = "stg_"
+PARTITIONED_TAG = "partitioned"
 
 
 def model_group(name: str, folder: str) -> str:
@@ -36,12 +41,14 @@ def freshness(hours: float) -> dg.FreshnessPolicy:
 
 
 class BillingDbtTranslator(DagsterDbtTranslator):
-    """Keys by schema, groups by source/layer, lets canonical models follow their inputs, and
-    expects the canonical tables to be fresh within `freshness_hours`."""
+    """Keys by schema, groups by source/layer, partitions the models tagged `partitioned` by
+    `partitions`, lets canonical models follow their inputs, and expects the canonical tables to
+    be fresh within `freshness_hours`."""
 
-    def __init__(self, freshness_hours: float) -> None:
+    def __init__(self, freshness_hours: float, partitions: dg.PartitionsDefinition) -> None:
         super().__init__()
         self.freshness_policy = freshness(freshness_hours)
+        self.partitions = partitions
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -57,6 +64,9 @@ class BillingDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
         return model_group(dbt_resource_props["name"], fqn[1] if len(fqn) > 2 else "billing")
+
+    def get_partitions_def(self, dbt_resource_props: Mapping[str, Any]) -> dg.PartitionsDefinition | None:
+        return self.partitions if PARTITIONED_TAG in dbt_resource_props.get("tags", ()) else None
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         return dg.AutomationCondition.eager()
