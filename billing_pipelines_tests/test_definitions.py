@@ -1,5 +1,6 @@
-"""The whole project loads with the shipped billing.yaml, and its lineage reads
-source system → raw → staging → canonical → marts for every source."""
+"""The whole project loads with the shipped billing.yaml, its lineage reads
+source system → raw → staging → canonical → marts for every source, and every run of it
+executes its steps in one process (DuckDB takes one writer at a time)."""
 
 import os
 import subprocess
@@ -15,10 +16,15 @@ from billing_pipelines.definitions import build_definitions
 
 
 @pytest.fixture(scope="module")
-def asset_graph():
+def defs():
     current_config.cache_clear()
     defs = build_definitions()
     defs.validate_loadable(defs)
+    return defs
+
+
+@pytest.fixture(scope="module")
+def asset_graph(defs):
     return defs.resolve_asset_graph()
 
 
@@ -29,6 +35,7 @@ def test_lineage_links_each_source_to_the_marts(asset_graph, source):
         [f"raw_{source}", "usage_events"],
         ["staging", f"stg_{source}__usage_events"],
         ["billing", "usage_events"],
+        ["billing", "daily_usage_totals"],
         ["billing", "billable_usage_daily"],
     ]
     for upstream, downstream in zip(chain, chain[1:]):
@@ -60,6 +67,18 @@ def test_usage_is_daily_partitioned_with_single_run_backfills(asset_graph):
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
     assert asset_graph.get(dg.AssetKey(["billing", "customers"])).partitions_def is None
+
+
+def test_the_dbt_models_are_one_step(asset_graph):
+    steps = {asset_graph.get(key).assets_def.node_def.name for key in asset_graph.materializable_asset_keys}
+    assert steps == {"app_db_state", "app_db_usage", "landing_state", "landing_usage", "dbt_models"}
+
+
+@pytest.mark.parametrize(
+    "job", ["billing_sync", "usage_by_day", "state_sync", "landing_usage_by_day", "landing_state_sync", "__ASSET_JOB"]
+)
+def test_every_run_executes_its_steps_in_one_process(defs, job):
+    assert defs.resolve_job_def(job).executor_def is dg.in_process_executor
 
 
 def test_dbt_tests_are_asset_checks_with_a_warning_for_unknown_customers(asset_graph):
