@@ -39,3 +39,10 @@ def test_nothing_is_built_first_when_inputs_exist_or_the_run_builds_them():
 
 def test_inputs_are_followed_through_other_models():
     assert missing_inputs(MANIFEST, set(), selected={DAILY}) == ["stg_a", "stg_b", "usage"]
+
+
+def test_a_missing_input_is_built_with_what_it_reads_even_when_the_run_selects_that():
+    """`daily` reads `usage`, which the run does not build; `usage` reads `stg_a`, which the run
+    does build but only after: the first build must take `stg_a` too, or `usage` cannot build."""
+    assert missing_inputs(MANIFEST, set(), selected={STG_A, DAILY}) == ["stg_a", "stg_b", "usage"]
+    assert missing_inputs(MANIFEST, {("staging", "stg_a")}, selected={STG_A, DAILY}) == ["stg_b", "usage"]

@@ -29,25 +29,31 @@ DBT_ASSETS = "dbt_models"
 
 
 def missing_inputs(manifest: dict, existing: set[tuple[str, str]], selected: set[dg.AssetKey]) -> list[str]:
-    """Models the selected models read (directly or through others) that the warehouse does not
-    have yet and that are not selected themselves."""
+    """Models to build before the run's own build: those the selected models read (directly or
+    through others) that the warehouse does not have yet and that are not selected, plus every
+    model those read that the warehouse lacks too, selected or not, so the first build can
+    run in dbt's dependency order."""
     models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
 
-    def key(node: dict) -> dg.AssetKey:
-        return dg.AssetKey([node["schema"], node["name"]])
+    def key(uid: str) -> dg.AssetKey:
+        return dg.AssetKey([models[uid]["schema"], models[uid]["name"]])
 
-    pending = [uid for uid, node in models.items() if key(node) in selected]
-    upstream: set[str] = set()
-    while pending:
-        for parent in manifest["parent_map"].get(pending.pop(), []):
-            if parent in models and parent not in upstream:
-                upstream.add(parent)
-                pending.append(parent)
-    return sorted(
-        models[uid]["name"]
-        for uid in upstream
-        if (models[uid]["schema"], models[uid]["alias"]) not in existing and key(models[uid]) not in selected
-    )
+    def lacking(uid: str) -> bool:
+        return (models[uid]["schema"], models[uid]["alias"]) not in existing
+
+    def ancestors(start: set[str], keep) -> set[str]:
+        found: set[str] = set()
+        pending = list(start)
+        while pending:
+            for parent in manifest["parent_map"].get(pending.pop(), []):
+                if parent in models and parent not in found and keep(parent):
+                    found.add(parent)
+                    pending.append(parent)
+        return found
+
+    read = ancestors({uid for uid in models if key(uid) in selected}, keep=lambda uid: True)
+    missing = {uid for uid in read if lacking(uid) and key(uid) not in selected}
+    return sorted(models[uid]["name"] for uid in missing | ancestors(missing, keep=lacking))
 
 
 def existing_relations(warehouse: Warehouse) -> set[tuple[str, str]]:
@@ -83,14 +89,14 @@ def dbt_definitions(config: BillingConfig) -> dg.Definitions:
         warehouse.export_for_dbt()
         name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}"
         selected = set(context.selected_asset_keys)
+        args = window_vars(context)
         missing = missing_inputs(manifest, existing_relations(warehouse), selected)
         if missing:
             context.log.info(
                 f"first building what the selected models read and the warehouse lacks: {', '.join(missing)}"
             )
-            with warm_target(f"{name}-missing", cached_parse(warehouse.path, [])) as target:
-                dbt.cli(["run", "--select", " ".join(missing)], manifest=manifest, target_path=target).wait()
-        args = window_vars(context)
+            with warm_target(f"{name}-missing", cached_parse(warehouse.path, args)) as target:
+                dbt.cli(["run", "--select", " ".join(missing), *args], manifest=manifest, target_path=target).wait()
         with warm_target(name, cached_parse(warehouse.path, args)) as target:
             yield from dbt.cli(["build", *args], context=context, target_path=target).stream()
 
