@@ -36,6 +36,7 @@ from billing_pipelines.sandbox.demo import DEMO_DAYS, app_db_file
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work"
 RESULTS = BENCH / "RESULTS.md"
+SCALE_HEADING = "## Scale"
 
 
 def prepare_workspace() -> None:
@@ -128,8 +129,13 @@ def main() -> None:
             "| when (UTC) | machine | usage events | end-to-end | events/s end-to-end | DuckDB read_csv rows/s | peak memory |\n"
             "|---|---|---|---|---|---|---|\n"
         )
-    with RESULTS.open("a") as results:
-        results.write(row + "\n")
+    RESULTS.write_text(with_end_to_end_row(RESULTS.read_text(), row))
+
+
+def with_end_to_end_row(results: str, row: str) -> str:
+    """RESULTS.md with `row` added to the end-to-end table, which comes before the scale section."""
+    head, scale_heading, scale = results.partition(SCALE_HEADING)
+    return f"{head.rstrip()}\n{row}\n" + (f"\n{scale_heading}{scale}" if scale_heading else "")
 
 
 if __name__ == "__main__":
