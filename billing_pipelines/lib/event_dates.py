@@ -19,6 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 EVENT_DATE_COLUMN = "_event_date"
+EVENT_TIME_COLUMN = "event_timestamp"
+"""The raw usage column staging reads the event time from, in every source (docs/raw-contract.md).
+Not a SQL source's cursor: a cursor on another column would date rows by the wrong day."""
 
 _EVENT_DATE_SQL = (
     "SELECT CAST(TRY_CAST(NULLIF(TRIM(CAST(event_time AS VARCHAR)), '') AS TIMESTAMPTZ) AS DATE) AS day FROM batch"
@@ -37,9 +40,13 @@ def event_dates(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return days.combine_chunks().cast(pa.date32())
 
 
-def with_event_dates(table: pa.Table, event_time_column: str) -> pa.Table:
-    """`table` with its `_event_date` column (replaced if the source already sent one)."""
-    days = event_dates(table[event_time_column])
+def with_event_dates(table: pa.Table, event_time_column: str = EVENT_TIME_COLUMN) -> pa.Table:
+    """`table` with its `_event_date` column (replaced if the source already sent one); all
+    NULL (undated: read by every window) when the table has no event-time column."""
+    if event_time_column in table.column_names:
+        days = event_dates(table[event_time_column])
+    else:
+        days = pa.nulls(table.num_rows, pa.date32())
     if EVENT_DATE_COLUMN in table.column_names:
         table = table.drop_columns([EVENT_DATE_COLUMN])
     return table.append_column(EVENT_DATE_COLUMN, days)

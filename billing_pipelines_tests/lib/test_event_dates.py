@@ -50,3 +50,8 @@ def test_with_event_dates_keeps_rows_in_order_and_replaces_a_delivered_column():
     assert dated.column_names == ["event_timestamp", EVENT_DATE_COLUMN]
     assert dated[EVENT_DATE_COLUMN].to_pylist()[:31] == [*(date(2026, 9, d) for d in range(1, 31)), date(2026, 9, 1)]
     assert distinct_days([dated]) == [date(2026, 9, d) for d in range(1, 31)]
+
+
+def test_a_table_without_event_times_is_undated_not_dated_by_another_column():
+    table = pa.table({"updated_at": ["2026-09-01 10:00:00"]})
+    assert with_event_dates(table)[EVENT_DATE_COLUMN].to_pylist() == [None]

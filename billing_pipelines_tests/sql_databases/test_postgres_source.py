@@ -2,6 +2,7 @@
 usage windows are stateless, and state loads only pick up what changed since the cursor."""
 
 import json
+from datetime import date
 from decimal import Decimal
 
 import dagster as dg
@@ -94,7 +95,8 @@ def test_usage_window_loads_postgres_types_exactly(erp, project_config, tmp_path
         },
     ) as warehouse:
         rows = warehouse.execute(
-            "SELECT event_id, quantity, event_timestamp, properties FROM raw_erp.usage_events ORDER BY event_id"
+            "SELECT event_id, quantity, event_timestamp, properties, _event_date FROM raw_erp.usage_events"
+            " ORDER BY event_id"
         ).fetchall()
     assert [row[0] for row in rows] == [1, 2, 3]  # event 4 is outside the window
     assert [Decimal(row[1]) for row in rows] == [
@@ -104,6 +106,8 @@ def test_usage_window_loads_postgres_types_exactly(erp, project_config, tmp_path
     ]
     assert json.loads(rows[1][3]) == {"tags": [1, 2]} and rows[2][3] is None
     assert rows[2][2].isoformat().startswith("2026-09-03T01:30:00")
+    # the stored event day is the UTC day of the timestamptz, not the day of the offset it was written with
+    assert [row[4] for row in rows] == [date(2026, 9, 1), date(2026, 9, 2), date(2026, 9, 3)]
 
 
 def test_rerunning_a_window_is_idempotent_and_backfills_leave_the_live_cursor(erp, project_config, tmp_path):

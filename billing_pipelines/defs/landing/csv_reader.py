@@ -139,4 +139,4 @@ def _with_origin(table: pa.Table, origin: FileOrigin, lines: list, errors: list,
 def event_days(usage: pa.Table) -> list[date]:
     """The UTC days a usage file's parsable event timestamps fall on (its partitions), by the
     same rule the loader stores as `_event_date` and staging parses with."""
-    return distinct_days([with_event_dates(usage, "event_timestamp")])
+    return distinct_days([with_event_dates(usage)])

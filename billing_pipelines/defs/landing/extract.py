@@ -39,7 +39,7 @@ def dataset_resource(root: Path, dataset: str, window: Window | None) -> DltReso
         for landed in landed_files(root, ARCHIVE, dataset):
             if window is None or landed.touches(window):
                 rows = parse_landing_csv(root / landed.stored_as, dataset, landed.origin)
-                yield with_event_dates(rows, "event_timestamp") if dataset in PARTITIONED_DATASETS else rows
+                yield with_event_dates(rows) if dataset in PARTITIONED_DATASETS else rows
 
     return rows
 

@@ -2,9 +2,9 @@
 
 Usage is read for one event-time window: a stateless `dlt.sources.incremental` range, so a
 backfill never moves the live cursor and any range can be re-run on its own. Each usage row
-gets its `_event_date` (the UTC day of its cursor), so later reads of a window skip the rest. Customers,
-contracts and contract items are state: read from the live cursor (kept by dlt in the
-warehouse) onwards and merged on their primary key.
+gets its `_event_date` (the UTC day of its `event_timestamp`), so later reads of a window skip
+the rest of the history. Customers, contracts and contract items are state: read from the live
+cursor (kept by dlt in the warehouse) onwards and merged on their primary key.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def dataset_resource(
             "window_end": changed.end_value or bound_timestamp(LATEST, dialect),
         }
         for batch in read_batches(engine(), statement, parameters, batch_rows):
-            yield with_event_dates(batch, config.cursor) if dataset in PARTITIONED_DATASETS else batch
+            yield with_event_dates(batch) if dataset in PARTITIONED_DATASETS else batch
 
     return rows
 
