@@ -13,8 +13,9 @@ For each:
    and accept the landing files, as the sensor does;
 2. the historical migration as the CLI (and the UI) runs it: `dagster job execute -j
    billing_sync` with partition-range tags over every day since history_start;
-3. the contemporary sync the same way over the latest 2 complete days, twice: the first run of
-   a new window, then the next hourly tick over the same window.
+3. the contemporary sync the same way over the latest 2 complete days, three times: the first
+   run of a new window, then two more hourly ticks over the same window, whose median is
+   reported (one run of a ~20 s command on a shared 2-core machine varies by ±10 %).
 
 Each command is timed as a whole process, with the peak of the summed resident memory of its
 process tree (the run, its step processes and dbt). The loaded counts are checked against the
@@ -38,6 +39,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from statistics import median
 
 import duckdb
 import psutil
@@ -57,6 +59,7 @@ DEMO = (1_000_000, 92)
 SAME_DAILY_VOLUME = (10_000_000, 920)
 TEN_TIMES_DAILY_VOLUME = (10_000_000, 92)
 COMPANIES = (DEMO, SAME_DAILY_VOLUME, TEN_TIMES_DAILY_VOLUME)
+NEXT_TICKS = 2
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,17 @@ class ScaleResult:
     days: int
     migration: Measured
     sync: Measured
-    sync_again: Measured
+    ticks: tuple[Measured, ...]
     budget_mib: float
+
+    @property
+    def sync_again(self) -> Measured:
+        """The next hourly ticks over the same window: median time and median peak memory."""
+        return Measured(median(t.seconds for t in self.ticks), int(median(t.peak_bytes for t in self.ticks)))
+
+    @property
+    def highest_mib(self) -> float:
+        return max(run.peak_mib for run in (self.migration, self.sync, *self.ticks))
 
     @property
     def label(self) -> str:
@@ -128,17 +140,21 @@ def run_company(events: int, days: int, today: date) -> ScaleResult:
     print(f"{name} historical migration {config.history_start} .. {last} …", flush=True)
     migration = measure_command(job_execute(config.history_start, last), env, root / "migration.log")
     sync_first, sync_last = sync_window(today, config)
-    print(f"{name} 2-day sync {sync_first} .. {sync_last}, twice …", flush=True)
+    print(f"{name} 2-day sync {sync_first} .. {sync_last}, {1 + NEXT_TICKS} times …", flush=True)
     sync = measure_command(job_execute(sync_first, sync_last), env, root / "sync.log")
-    sync_again = measure_command(job_execute(sync_first, sync_last), env, root / "sync_again.log")
+    ticks = tuple(
+        measure_command(job_execute(sync_first, sync_last), env, root / f"sync_tick_{n}.log")
+        for n in range(1, NEXT_TICKS + 1)
+    )
 
     loaded = loaded_usage_events(config.warehouse_path)
     if loaded != expected:
         raise SystemExit(f"loaded {loaded:,} usage events, expected {expected:,}: not a valid benchmark run")
-    result = ScaleResult(events, days, migration, sync, sync_again, config.memory_budget_mib)
+    result = ScaleResult(events, days, migration, sync, ticks, config.memory_budget_mib)
+    sync_again = result.sync_again
     print(
         f"{name} migration {migration.seconds:.1f} s, {migration.peak_mib:,.0f} MiB; sync {sync.seconds:.1f} s, "
-        f"{sync.peak_mib:,.0f} MiB; again {sync_again.seconds:.1f} s, {sync_again.peak_mib:,.0f} MiB",
+        f"{sync.peak_mib:,.0f} MiB; next ticks {sync_again.seconds:.1f} s, {sync_again.peak_mib:,.0f} MiB",
         flush=True,
     )
     return result
@@ -154,7 +170,7 @@ def results_section(results: list[ScaleResult]) -> str:
     machine = f"{platform.machine()}, {psutil.cpu_count()} cores"
     lines = [
         f"\n### {when} UTC, {machine}, memory budget {results[0].budget_mib:,.0f} MiB\n",
-        "| app-db usage events | migration | its peak memory | 2-day sync | its peak memory | same sync again | its peak memory |",
+        "| app-db usage events | migration | its peak memory | 2-day sync | its peak memory | next ticks (median) | their peak memory |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -169,8 +185,10 @@ def results_section(results: list[ScaleResult]) -> str:
     if base and history:
         lines += [
             f"- 2-day sync, {history.label} vs {base.label} (the same data synced, ten times the history): "
-            f"time {ratio(history.sync.seconds, base.sync.seconds)}, "
-            f"peak memory {ratio(history.sync.peak_bytes, base.sync.peak_bytes)} (targets ≤ 1.15×)",
+            f"time {ratio(history.sync.seconds, base.sync.seconds)} (first run), "
+            f"{ratio(history.sync_again.seconds, base.sync_again.seconds)} (next ticks); "
+            f"peak memory {ratio(history.sync.peak_bytes, base.sync.peak_bytes)}, "
+            f"{ratio(history.sync_again.peak_bytes, base.sync_again.peak_bytes)} (targets ≤ 1.15×)",
             f"- 2-day sync vs migration time, {history.label}: "
             f"{history.sync.seconds / history.migration.seconds:.0%} (first run of the window), "
             f"{history.sync_again.seconds / history.migration.seconds:.0%} (next tick) (target ≤ 10 %)",
@@ -181,7 +199,7 @@ def results_section(results: list[ScaleResult]) -> str:
                 f"- migration peak memory, {large.label} vs {base.label}: "
                 f"{ratio(large.migration.peak_bytes, base.migration.peak_bytes)} (target ≤ 1.5×)"
             )
-    highest = max(max(r.migration.peak_mib, r.sync.peak_mib, r.sync_again.peak_mib) for r in results)
+    highest = max(r.highest_mib for r in results)
     lines.append(f"- highest peak of any run: {highest:,.0f} MiB (budget {results[0].budget_mib:,.0f} MiB)")
     return "\n".join(lines) + "\n"
 
@@ -199,7 +217,7 @@ def main() -> None:
         with RESULTS.open("a") as out:
             out.write(
                 "\n## Scale: cost follows the change (`python -m bench.scale`)\n\n"
-                "Each company: the historical migration, then the 2-day sync twice, each as `dagster job execute\n"
+                "Each company: the historical migration, then the 2-day sync three times, each as `dagster job execute\n"
                 "-j billing_sync` with partition-range tags; time of the whole command and the peak of the summed\n"
                 "resident memory of its process tree (the run and dbt).\n"
             )
