@@ -15,10 +15,10 @@ import re
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -50,13 +50,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class WarehouseConfig(_Strict):
-    """Where the raw and canonical tables live. DuckDB is the embedded default."""
-
-    kind: Literal["duckdb"] = "duckdb"
-    path: str = Field("data/warehouse.duckdb", description="DuckDB file, relative to billing.yaml")
-
-
 class SqlDatasetConfig(_Strict):
     """How one dataset is read from a SQL source: a table with a cursor column, or a query.
 
@@ -85,22 +78,26 @@ class SqlDatasetConfig(_Strict):
         return self
 
 
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV_NAME.match(value):
+        raise ValueError("must be an environment variable NAME like APP_DB_URL")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+"""The NAME of an environment variable that holds a secret (a URL with a password, a key)."""
+
+
 class SqlSourceConfig(_Strict):
-    """A database read over SQLAlchemy: Postgres, MySQL, SQLite or any other dialect."""
+    """A database read over SQL: Postgres and MySQL in bulk (ConnectorX), SQLite or any other
+    SQLAlchemy dialect through SQLAlchemy."""
 
     kind: Literal["sql"]
     enabled: bool = True
     url: str | None = Field(None, description="SQLAlchemy URL without a password (e.g. SQLite)")
-    url_env: str | None = Field(None, description="environment variable holding the URL")
+    url_env: EnvName | None = Field(None, description="environment variable holding the URL")
     description: str = ""
     datasets: dict[DatasetName, SqlDatasetConfig] = Field(min_length=1)
-
-    @field_validator("url_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError("must be an environment variable NAME like APP_DB_URL")
-        return value
 
     @field_validator("url")
     @classmethod
@@ -120,6 +117,97 @@ class SqlSourceConfig(_Strict):
         if (self.url is None) == (self.url_env is None):
             raise ValueError("give exactly one of `url` or `url_env`")
         return self
+
+
+class SnowflakeConnection(_Strict):
+    """How to reach a Snowflake account. The password or private key lives in the environment
+    variable named here; `host`/`port`/`protocol` reach a private link or a local stand-in."""
+
+    account: str = Field(description="account identifier, e.g. myorg-myaccount")
+    user: str
+    password_env: EnvName | None = Field(None, description="environment variable holding the password")
+    private_key_env: EnvName | None = Field(None, description="environment variable holding a PEM private key")
+    warehouse: str | None = Field(None, description="virtual warehouse that runs the queries")
+    database: str
+    schema_: str | None = Field(None, alias="schema", description="default schema")
+    role: str | None = None
+    host: str | None = None
+    port: int | None = None
+    protocol: Literal["https", "http"] | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> SnowflakeConnection:
+        if self.password_env is not None and self.private_key_env is not None:
+            raise ValueError("give at most one of `password_env` or `private_key_env`")
+        return self
+
+
+class BigQueryConnection(_Strict):
+    """How to reach BigQuery: the project that runs (and pays for) the queries, its location,
+    and the environment variable holding a service-account key JSON (none: the machine's
+    application-default credentials). `api_endpoint` reaches a local stand-in."""
+
+    project: str
+    location: str | None = Field(None, description="e.g. US, EU, europe-west1")
+    credentials_env: EnvName | None = Field(None, description="environment variable holding the key JSON")
+    api_endpoint: str | None = Field(None, description="REST endpoint; only for an emulator")
+
+
+class SnowflakeSourceConfig(SnowflakeConnection):
+    """Usage or state held in Snowflake, read with the user's SQL through dagster-snowflake."""
+
+    kind: Literal["snowflake"]
+    enabled: bool = True
+    description: str = ""
+    datasets: dict[DatasetName, SqlDatasetConfig] = Field(min_length=1)
+
+
+class BigQuerySourceConfig(BigQueryConnection):
+    """Usage or state held in BigQuery, read with the user's SQL through dagster-gcp."""
+
+    kind: Literal["bigquery"]
+    enabled: bool = True
+    description: str = ""
+    datasets: dict[DatasetName, SqlDatasetConfig] = Field(min_length=1)
+
+
+SourceConfig = Annotated[
+    SqlSourceConfig | SnowflakeSourceConfig | BigQuerySourceConfig, Field(discriminator="kind")
+]
+"""One entry of `sources:`; `kind` says how it is read."""
+
+
+class DuckDBWarehouseConfig(_Strict):
+    """The embedded default: one DuckDB file, one writer at a time."""
+
+    kind: Literal["duckdb"] = "duckdb"
+    path: str = Field("data/warehouse.duckdb", description="DuckDB file, relative to billing.yaml")
+
+
+class PostgresWarehouseConfig(_Strict):
+    """A PostgreSQL database; its URL (with the password) lives in the variable `url_env` names."""
+
+    kind: Literal["postgres"]
+    url_env: EnvName = Field("BILLING_WAREHOUSE_URL", description="variable holding postgresql://user:pw@host/db")
+
+
+class SnowflakeWarehouseConfig(SnowflakeConnection):
+    """A Snowflake database: raw_<source> and billing are schemas in it."""
+
+    kind: Literal["snowflake"]
+
+
+class BigQueryWarehouseConfig(BigQueryConnection):
+    """A BigQuery project: raw_<source> and billing are datasets in it."""
+
+    kind: Literal["bigquery"]
+
+
+WarehouseConfig = Annotated[
+    DuckDBWarehouseConfig | PostgresWarehouseConfig | SnowflakeWarehouseConfig | BigQueryWarehouseConfig,
+    Field(discriminator="kind"),
+]
+"""Where the raw and canonical tables live. DuckDB is the embedded default."""
 
 
 class LandingConfig(_Strict):
@@ -159,10 +247,10 @@ class BillingConfig(_Strict):
 
     history_start: date = Field(description="first day of usage history (UTC), YYYY-MM-DD")
     memory_budget: str = Field("2GiB", description="most memory one run may use, all engines together")
-    warehouse: WarehouseConfig = WarehouseConfig()
+    warehouse: WarehouseConfig = DuckDBWarehouseConfig()
     landing: LandingConfig = LandingConfig()
     schedules: SchedulesConfig = SchedulesConfig()
-    sources: dict[str, SqlSourceConfig] = Field(default_factory=dict)
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
     base_dir: Path = Field(PROJECT_ROOT, exclude=True, description="folder relative paths start from")
 
     @field_validator("sources", mode="before")
@@ -174,6 +262,13 @@ class BillingConfig(_Strict):
                     f"source name {name!r} must be lower_snake_case and not 'landing' "
                     "(it becomes the schema raw_<name>)"
                 )
+        return value
+
+    @field_validator("warehouse", mode="before")
+    @classmethod
+    def _duckdb_unless_said(cls, value: object) -> object:
+        if isinstance(value, dict) and "kind" not in value:
+            return {**value, "kind": "duckdb"}
         return value
 
     @field_validator("memory_budget")
@@ -188,13 +283,19 @@ class BillingConfig(_Strict):
         return memory_size_mib(self.memory_budget)
 
     @property
-    def enabled_sources(self) -> dict[str, SqlSourceConfig]:
+    def enabled_sources(self) -> dict[str, SqlSourceConfig | SnowflakeSourceConfig | BigQuerySourceConfig]:
         return {name: source for name, source in self.sources.items() if source.enabled}
+
+    def enabled_sources_of(self, kind: str) -> dict:
+        """The enabled sources read one way (`sql`, `snowflake`, `bigquery`)."""
+        return {name: source for name, source in self.enabled_sources.items() if source.kind == kind}
 
     @property
     def warehouse_path(self) -> Path:
-        """The DuckDB file; `BILLING_WAREHOUSE` overrides the configured path."""
-        return self._resolve(os.environ.get(WAREHOUSE_ENV) or self.warehouse.path)
+        """The DuckDB file; `BILLING_WAREHOUSE` overrides the configured path. On a server
+        warehouse, the folder beside billing.yaml's data where local run state is kept."""
+        configured = self.warehouse.path if self.warehouse.kind == "duckdb" else "data/warehouse.duckdb"
+        return self._resolve(os.environ.get(WAREHOUSE_ENV) or configured)
 
     @property
     def landing_path(self) -> Path:
@@ -220,8 +321,21 @@ def parse_config(text: str, file_name: str = "billing.yaml", base_dir: Path = PR
         raise ConfigError("\n".join(_describe(e, root, file_name) for e in error.errors())) from None
 
 
+_KIND_TAGS = {"sql", "snowflake", "bigquery", "duckdb", "postgres"}
+
+
+def _key_path(loc: tuple) -> list[str]:
+    """pydantic's location of an error as the keys written in the file: without the `kind` tag
+    it inserts after `sources.<name>` and `warehouse` (the discriminated unions)."""
+    path = [str(part) for part in loc if part != "[key]"]
+    tag_at = 2 if path[:1] == ["sources"] else 1 if path[:1] == ["warehouse"] else None
+    if tag_at is not None and len(path) > tag_at and path[tag_at] in _KIND_TAGS:
+        del path[tag_at]
+    return path
+
+
 def _describe(error: dict, root: yaml.Node | None, file_name: str) -> str:
-    path = [str(part) for part in error["loc"] if part != "[key]"]
+    path = _key_path(error["loc"])
     # pydantic wraps model-level checks in "Value error, ..."; keep only the user's message.
     message = error["msg"].removeprefix("Value error, ")
     if message.startswith("query: "):

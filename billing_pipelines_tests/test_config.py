@@ -132,3 +132,59 @@ def test_memory_budget_mistakes_name_the_line(value, message):
     with pytest.raises(ConfigError) as error:
         parse_config(VALID + f"memory_budget: {value}\n", file_name="billing.yaml")
     assert f"billing.yaml:13: memory_budget: {message}" in str(error.value)
+
+
+WAREHOUSE_SOURCES = """\
+history_start: "2026-08-01"
+warehouse:
+  kind: postgres
+  url_env: WAREHOUSE_URL
+sources:
+  usage_lake:
+    kind: snowflake
+    account: acme-prod
+    user: billing_loader
+    password_env: SNOWFLAKE_PASSWORD
+    warehouse: LOAD_WH
+    database: USAGE
+    datasets:
+      usage_events:
+        table: public.events
+        cursor: event_timestamp
+        primary_key: event_id
+  analytics:
+    kind: bigquery
+    project: acme-analytics
+    location: EU
+    credentials_env: BIGQUERY_KEY_JSON
+    datasets:
+      usage_events:
+        table: product.usage
+        cursor: event_timestamp
+        primary_key: event_id
+"""
+
+
+def test_snowflake_bigquery_sources_and_a_server_warehouse_are_read():
+    config = parse_config(WAREHOUSE_SOURCES)
+    assert config.warehouse.kind == "postgres" and config.warehouse.url_env == "WAREHOUSE_URL"
+    assert set(config.enabled_sources_of("snowflake")) == {"usage_lake"}
+    assert config.sources["analytics"].project == "acme-analytics"
+
+
+def test_a_source_error_names_the_key_path_without_the_kind_tag():
+    text = WAREHOUSE_SOURCES.replace("password_env: SNOWFLAKE_PASSWORD", "password_env: my password")
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, file_name="billing.yaml")
+    assert str(error.value) == (
+        "billing.yaml:10: sources.usage_lake.password_env: must be an environment variable NAME like APP_DB_URL"
+    )
+
+
+def test_an_unknown_warehouse_kind_lists_the_kinds():
+    text = WAREHOUSE_SOURCES.replace("kind: postgres", "kind: redshift")
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, file_name="billing.yaml")
+    message = str(error.value)
+    assert message.startswith("billing.yaml:2: warehouse: ")
+    assert "'duckdb', 'postgres', 'snowflake', 'bigquery'" in message

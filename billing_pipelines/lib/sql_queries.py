@@ -19,11 +19,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-"""Lower bound of a first, full load of a state dataset."""
-LATEST = datetime(9999, 1, 1, tzinfo=UTC)
-"""Upper bound of an open-ended window (state datasets are read up to 'now and beyond')."""
-
 TEXT_TIMESTAMP_DIALECTS = frozenset({"sqlite"})
 NAIVE_UTC_DIALECTS = frozenset({"mysql", "mariadb"})
 

@@ -17,7 +17,7 @@ def sql_source_definitions(config: BillingConfig) -> dg.Definitions:
     warehouse = warehouse_for(config)
     batch_rows = warehouse.limits.source_batch_rows
     assets: list = []
-    for name, source in config.enabled_sources.items():
+    for name, source in config.enabled_sources_of("sql").items():
         datasets = list(source.datasets)
         system = source_dialect(source, config.base_dir)
         described = source.description or f"{name} database"

@@ -1,35 +1,25 @@
-"""dlt resources that read a SQL source's datasets, one Arrow batch at a time.
+"""Reading a SQL source (Postgres, MySQL, SQLite, any SQLAlchemy URL) window by window.
 
-Usage is read for one event-time window: a stateless `dlt.sources.incremental` range, so a
-backfill never moves the live cursor and any range can be re-run on its own. Each usage row
-gets its `_event_date` (the UTC day of its `event_timestamp`), so later reads of a window skip
-the rest of the history. Customers, contracts and contract items are state: read from the live
-cursor (kept by dlt in the warehouse) onwards and merged on their primary key.
+The rows of a window come from one parameterised statement, in Arrow batches; the dlt side
+(stateless usage windows, state from the live cursor, `_event_date`) is `lib/windowed_reads.py`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
-import dlt
 import pyarrow as pa
 import sqlalchemy as sa
-from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
-from billing_pipelines.config import PARTITIONED_DATASETS, SqlDatasetConfig, SqlSourceConfig
-from billing_pipelines.lib.event_dates import with_event_dates
-from billing_pipelines.lib.sql_queries import (
-    EARLIEST,
-    LATEST,
-    bound_timestamp,
-    dataset_statement,
-    read_batches,
-    resolve_url,
-)
+from billing_pipelines.config import SqlDatasetConfig, SqlSourceConfig
+from billing_pipelines.lib.sql_queries import bound_timestamp, dataset_statement, read_batches, resolve_url
+from billing_pipelines.lib.windowed_reads import windowed_source
 from billing_pipelines.lib.windows import Window
 
 SERVER_DIALECT = "postgresql"
@@ -62,43 +52,20 @@ def _engine(url: sa.URL) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def dataset_resource(
-    dataset: str,
-    config: SqlDatasetConfig,
-    engine: Callable[[], sa.Engine],
-    dialect: str,
-    window: Window | None,
-    batch_rows: int,
-) -> DltResource:
-    """A dlt resource reading `dataset`: the rows of `window`, or all changes since the cursor."""
-    statement = dataset_statement(config.query, config.table, config.cursor)
-    if window is None:
-        cursor = dlt.sources.incremental(
-            config.cursor, initial_value=bound_timestamp(EARLIEST, dialect), primary_key=()
-        )
-    else:
-        cursor = dlt.sources.incremental(
-            config.cursor,
-            initial_value=bound_timestamp(window.start, dialect),
-            end_value=bound_timestamp(window.end, dialect),
-            range_end="open",
-            primary_key=(),
-        )
+@dataclass(frozen=True)
+class SqlAlchemyReader:
+    """Reads through SQLAlchemy: any dialect, bounds bound by the driver."""
 
-    @dlt.resource(
-        name=dataset,
-        primary_key=config.primary_key,
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-    )
-    def rows(changed=cursor) -> Iterator[pa.Table]:
-        parameters = {
-            "window_start": changed.start_value,
-            "window_end": changed.end_value or bound_timestamp(LATEST, dialect),
-        }
-        for batch in read_batches(engine(), statement, parameters, batch_rows):
-            yield with_event_dates(batch) if dataset in PARTITIONED_DATASETS else batch
+    source: SqlSourceConfig
+    base_dir: Path
 
-    return rows
+    def bound(self, moment: datetime) -> datetime | str:
+        return bound_timestamp(moment, source_dialect(self.source, self.base_dir))
+
+    def batches(self, dataset: SqlDatasetConfig, start, end, batch_rows: int) -> Iterator[pa.Table]:
+        statement = dataset_statement(dataset.query, dataset.table, dataset.cursor)
+        engine = _engine(source_url(self.source, self.base_dir))
+        yield from read_batches(engine, statement, {"window_start": start, "window_end": end}, batch_rows)
 
 
 def sql_source(
@@ -109,15 +76,6 @@ def sql_source(
     window: Window | None = None,
     batch_rows: int = 100_000,
 ) -> DltSource:
-    """The dlt source for some of a SQL source's datasets (all state, or usage for a window),
-    read in Arrow batches of `batch_rows` rows (the run's memory budget sets it)."""
-    dialect = source_dialect(source, base_dir)
-
-    def engine() -> sa.Engine:
-        return _engine(source_url(source, base_dir))
-
-    @dlt.source(name=source_name, max_table_nesting=0)
-    def tables() -> list[DltResource]:
-        return [dataset_resource(d, source.datasets[d], engine, dialect, window, batch_rows) for d in datasets]
-
-    return tables()
+    """The dlt source for some of a SQL source's datasets (all state, or usage for a window)."""
+    reader = SqlAlchemyReader(source, base_dir)
+    return windowed_source(source_name, source.datasets, datasets, reader, window, batch_rows)

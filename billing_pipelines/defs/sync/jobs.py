@@ -44,7 +44,7 @@ def loads_and_downstream(
 
 def sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefinition]:
     """Every load (a migration or the scheduled sync), usage only, and state only."""
-    sql_sources = list(config.enabled_sources)
+    sql_sources = list(config.enabled_sources)  # every pulled source: sql, snowflake, bigquery
     landing = [LANDING] if config.landing.enabled else []
     partitions = usage_partitions(config.history_start)
     usage = raw_loads([*sql_sources, *landing], PARTITIONED_DATASETS)
