@@ -1,9 +1,12 @@
 """Generate the sandbox company: a fictional B2B SaaS business to run the billing pipelines against.
 
-One call writes three things, all deterministic for a given seed:
+One call writes these, all deterministic for a given seed:
 
 * the SQLite *app database* of the SaaS product (accounts, subscriptions, subscription_items,
   usage_records), which the `app_db` source in billing.yaml queries;
+* optionally, the usage the company keeps in its warehouses: the platform team's compute
+  metering in Snowflake (`usage_lake`) and the product's API analytics in BigQuery
+  (`product_analytics`), as Parquet seed files their stand-ins load (`sandbox/standins.py`);
 * the *landing zone*: an acquired business's customer list and the usage gateway's metering
   exports, with the defects the loader and staging must quarantine planted at known lines
   (docs/raw-contract.md);
@@ -65,6 +68,10 @@ UNKNOWN_CUSTOMER_EVENTS = 30
 LATE_DAYS_BEFORE_END = 45  # the late export's events are this old (at most: the window start)
 LATE_SHARE = 30  # 1 in 30 landing events arrives in the late export
 USAGE_INSERT_CHUNK = 200_000
+WAREHOUSE_USAGE = {  # source in billing.yaml -> (the metric it meters, event id prefix)
+    "usage_lake": ("compute_minutes", "LAKE"),
+    "product_analytics": ("api_calls", "PA"),
+}
 
 # --- usage vocabulary -----------------------------------------------------------------------
 
@@ -676,6 +683,40 @@ def _write_app_db(
         con.close()
 
 
+def _metric_meters(meters: Meters, metric: str) -> Meters:
+    """The meters of one metric (all meters when none carries it)."""
+    chosen = meters.metric == METRICS.index(metric)
+    if not chosen.any():
+        return meters
+    return Meters(**{f.name: getattr(meters, f.name)[chosen] for f in fields(meters)})
+
+
+def _write_warehouse_usage(path: Path, usage: UsageBatch, id_prefix: str, period: Period) -> None:
+    """One warehouse's usage as the seed Parquet its stand-in loads: event_id, account_external_id,
+    metric, quantity decimal(38,9), occurred_at timestamp (UTC), properties (JSON text)."""
+    import pyarrow as pa  # only needed when warehouse usage is generated
+    import pyarrow.parquet as pq
+
+    moments = np.datetime64(period.start, "us") + (usage.seconds * 1_000_000).astype("timedelta64[us]")
+    table = pa.table(
+        {
+            "event_id": pa.array([f"{id_prefix}-{n:09d}" for n in range(1, len(usage.seconds) + 1)]),
+            "account_external_id": pa.array(usage.customer.tolist(), pa.string()),
+            "metric": pa.array(METRIC_TEXTS[usage.metric].tolist(), pa.string()),
+            "quantity": pa.array(np.char.mod("%.3f", usage.quantity).tolist()).cast(pa.decimal128(38, 9)),
+            "occurred_at": pa.array(moments, pa.timestamp("us", tz="UTC")),
+            "properties": pa.array(usage.properties.tolist(), pa.string()),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+def warehouse_usage_path(sandbox_dir: Path, source: str) -> Path:
+    """Where the seed of a warehouse source's usage is written (`<sandbox>/<source>/usage_events.parquet`)."""
+    return Path(sandbox_dir) / source / "usage_events.parquet"
+
+
 # --- landing zone ---------------------------------------------------------------------------
 
 
@@ -868,10 +909,13 @@ def generate_company(
     usage_events: int = 1_000_000,
     landing_usage_events: int = 60_000,
     expected_path: str | Path | None = None,
+    warehouse_usage_events: int = 0,
 ) -> dict:
     """Write the sandbox company (app database, landing inboxes) for the `days` days ending at
     `end_date`, and return the expectations manifest, also written to `expected_path`
-    (default: expected.json next to the app database)."""
+    (default: expected.json next to the app database). With `warehouse_usage_events`, each
+    warehouse source (WAREHOUSE_USAGE) also gets that many usage records of its metric, written
+    next to the app database (`warehouse_usage_path`)."""
     _check_scale(days, accounts, usage_events, landing_usage_events)
     app_db_path, landing_dir = Path(app_db_path), Path(landing_dir)
     expected_path = Path(expected_path) if expected_path else app_db_path.with_name("expected.json")
@@ -897,6 +941,15 @@ def generate_company(
     ]
     _write_landing(landing_dir, files)
 
+    warehouse_counts = {}
+    for n, (source, (metric, id_prefix)) in enumerate(WAREHOUSE_USAGE.items(), start=3):
+        if warehouse_usage_events > 0:
+            meters = _metric_meters(Meters.from_rows(app_meter_rows), metric)
+            lake = _sample_usage(np.random.default_rng([seed, n]), meters, warehouse_usage_events, _day_cdf(period))
+            lake = lake.take(np.argsort(lake.seconds, kind="stable"))
+            _write_warehouse_usage(warehouse_usage_path(app_db_path.parent, source), lake, id_prefix, period)
+            warehouse_counts[f"usage_events_{source}"] = warehouse_usage_events
+
     quarantine_rows = _quarantine_rows(files)
     late_date = _late_date(period)
     manifest = {
@@ -907,9 +960,10 @@ def generate_company(
             "customers": len(app_accounts) + len(acquired),
             "contracts": len(subscriptions),
             "contract_items": len(items),
-            "usage_events": usage_events + landing_usage_events,
+            "usage_events": usage_events + landing_usage_events + sum(warehouse_counts.values()),
             "usage_events_app_db": usage_events,
             "usage_events_landing": landing_usage_events,
+            **warehouse_counts,
         },
         "quarantine": {code: sum(r["reason_code"] == code for r in quarantine_rows) for code in REASON_CODES},
         "quarantine_rows": quarantine_rows,
@@ -935,6 +989,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts", type=int, default=600)
     parser.add_argument("--usage-events", type=int, default=1_000_000, help="usage records in the app database")
     parser.add_argument("--landing-usage-events", type=int, default=60_000, help="valid distinct events in landing")
+    parser.add_argument(
+        "--warehouse-usage-events", type=int, default=0, help="usage records in each warehouse source (Parquet seeds)"
+    )
     parser.add_argument("--expected", type=Path, help="manifest path (default: expected.json next to --app-db)")
     args = parser.parse_args(argv)
 
@@ -942,6 +999,7 @@ def main(argv: list[str] | None = None) -> None:
     manifest = generate_company(
         args.app_db, args.landing, args.end_date, days=args.days, seed=args.seed, accounts=args.accounts,
         usage_events=args.usage_events, landing_usage_events=args.landing_usage_events, expected_path=args.expected,
+        warehouse_usage_events=args.warehouse_usage_events,
     )  # fmt: skip
     counts = manifest["counts"]
     print(

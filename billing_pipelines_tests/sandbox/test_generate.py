@@ -277,3 +277,32 @@ def test_templates_and_generator_follow_the_landing_contract():
 def test_refuses_a_window_too_short_for_the_late_export(tmp_path):
     with pytest.raises(ValueError, match="days"):
         generate_company(tmp_path / "app.sqlite", tmp_path / "landing", END, days=30)
+
+
+def test_warehouse_usage_seeds_hold_one_metric_each_inside_the_period(tmp_path):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from billing_pipelines.sandbox.generate import WAREHOUSE_USAGE, warehouse_usage_path
+
+    manifest = generate_company(
+        tmp_path / "sandbox" / "app_db.sqlite", tmp_path / "landing", seed=11, warehouse_usage_events=700, **SCALE
+    )
+    assert manifest["counts"]["usage_events"] == 5_000 + 2_000 + 2 * 700
+    ids = set()
+    for source, (metric, prefix) in WAREHOUSE_USAGE.items():
+        table = pq.read_table(warehouse_usage_path(tmp_path / "sandbox", source))
+        assert manifest["counts"][f"usage_events_{source}"] == table.num_rows == 700
+        assert set(table["metric"].to_pylist()) == {metric}
+        assert all(event_id.startswith(f"{prefix}-") for event_id in table["event_id"].to_pylist())
+        ids |= set(table["event_id"].to_pylist())
+        days = pc.cast(table["occurred_at"], "date32").to_pylist()
+        assert START <= min(days) and max(days) <= END
+        assert pc.min(table["quantity"]).as_py() > 0
+    assert len(ids) == 1_400
+
+
+def test_without_warehouse_usage_no_seed_is_written(company):
+    root, manifest = company
+    assert "usage_events_usage_lake" not in manifest["counts"]
+    assert not list((root / "sandbox").glob("*/usage_events.parquet"))
