@@ -1,0 +1,1 @@
+"""Snowflake sources (`kind: snowflake` in billing.yaml): usage or state read with the user's SQL."""
