@@ -18,7 +18,7 @@ import dagster as dg
 from billing_pipelines.config import PARTITIONED_DATASETS, STATE_DATASETS, BillingConfig, current_config
 from billing_pipelines.defs.landing.assets import LANDING
 from billing_pipelines.defs.landing.extract import REJECTED_FILES
-from billing_pipelines.lib.raw_assets import raw_loads
+from billing_pipelines.lib.raw_assets import raw_asset_key, raw_loads
 from billing_pipelines.lib.windows import usage_partitions
 
 SYNC_JOB = "billing_sync"
@@ -28,9 +28,23 @@ LANDING_STATE_DATASETS = (*STATE_DATASETS, REJECTED_FILES)
 
 
 def executor_for(config: BillingConfig) -> dg.ExecutorDefinition:
-    """In-process where the warehouse takes one writer at a time (DuckDB); a server warehouse,
-    whose steps can write in parallel, would run each step in its own process."""
+    """In-process where the warehouse takes one writer at a time (DuckDB); a server warehouse
+    (PostgreSQL, Snowflake, BigQuery), whose steps can write in parallel, runs each step in its
+    own process, as many at once as the `warehouse` pool allows."""
     return dg.in_process_executor if config.warehouse.kind == "duckdb" else dg.multiprocess_executor
+
+
+def pulled_loads(config: BillingConfig, datasets: tuple[str, ...]) -> dg.AssetSelection:
+    """The raw loads of `datasets` that the enabled pulled sources (SQL, Snowflake, BigQuery)
+    are configured to provide."""
+    return dg.AssetSelection.keys(
+        *[
+            raw_asset_key(name, dataset)
+            for name, source in config.enabled_sources.items()
+            for dataset in source.datasets
+            if dataset in datasets
+        ]
+    )
 
 
 def loads_and_downstream(
@@ -44,11 +58,10 @@ def loads_and_downstream(
 
 def sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefinition]:
     """Every load (a migration or the scheduled sync), usage only, and state only."""
-    sql_sources = list(config.enabled_sources)  # every pulled source: sql, snowflake, bigquery
     landing = [LANDING] if config.landing.enabled else []
     partitions = usage_partitions(config.history_start)
-    usage = raw_loads([*sql_sources, *landing], PARTITIONED_DATASETS)
-    state = raw_loads(sql_sources, STATE_DATASETS) | raw_loads(landing, LANDING_STATE_DATASETS)
+    usage = pulled_loads(config, PARTITIONED_DATASETS) | raw_loads(landing, PARTITIONED_DATASETS)
+    state = pulled_loads(config, STATE_DATASETS) | raw_loads(landing, LANDING_STATE_DATASETS)
     return [
         loads_and_downstream(
             SYNC_JOB,
