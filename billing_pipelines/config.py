@@ -51,10 +51,14 @@ class _Strict(BaseModel):
 
 
 class SqlDatasetConfig(_Strict):
-    """How one dataset is read from a SQL source: a table with a cursor column, or a query.
+    """How one dataset is read from a SQL database or warehouse: a table with a cursor column,
+    or a query.
 
-    A query template selects the rows whose cursor lies in `[:window_start, :window_end)`; both
-    are bound as parameters by the driver, never formatted into the SQL text.
+    A query template selects the rows whose cursor lies in `[:window_start, :window_end)`. The
+    engine binds both as query parameters (SQLAlchemy, Snowflake, BigQuery); the bulk readers of
+    Postgres and MySQL, whose drivers stream only unbound statements, write them as typed
+    timestamp literals rendered from `datetime` values alone. Nothing from the file, a partition
+    key or the data is ever formatted into SQL.
     """
 
     table: str | None = Field(None, description="[schema.]table to read")
@@ -89,8 +93,8 @@ EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
 class SqlSourceConfig(_Strict):
-    """A database read over SQL: Postgres and MySQL in bulk (ConnectorX), SQLite or any other
-    SQLAlchemy dialect through SQLAlchemy."""
+    """A database read over SQL: Postgres (ADBC) and MySQL/MariaDB (ConnectorX) as Arrow record
+    batches, SQLite or any other SQLAlchemy dialect through SQLAlchemy."""
 
     kind: Literal["sql"]
     enabled: bool = True
