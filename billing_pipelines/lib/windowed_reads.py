@@ -42,7 +42,8 @@ class WindowReader(Protocol):
 
     def batches(self, dataset: SqlDatasetConfig, start: Any, end: Any, batch_rows: int) -> Iterator[pa.Table]:
         """The dataset's rows with `start <= cursor < end`, as Arrow tables of at most
-        `batch_rows` rows; the bounds are bound as query parameters, never formatted into SQL."""
+        `batch_rows` rows; the bounds are query parameters, or literals rendered from the typed
+        bounds alone where the driver cannot bind while streaming, never text from elsewhere."""
 
 
 def windowed_dataset(
