@@ -45,13 +45,13 @@ import psutil
 import sqlalchemy as sa
 
 from bench.memory import Measured, measure_command
+from bench.results import record_run
 from billing_pipelines.config import PROJECT_ROOT, memory_size_mib
 from billing_pipelines.lib.memory import engine_limits
 from billing_pipelines.lib.runtime import TELEMETRY_OFF
 from billing_pipelines.lib.windows import Window
 
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "RESULTS.md"
 BYTECODE = BENCH / ".work" / "pycache"
 SECTION = "## Postgres history load"
 ADMIN_URL = os.environ.get("BILLING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -458,17 +458,6 @@ all it imports inside the measured time).
 """
 
 
-def with_history_run(results: str, run: str) -> str:
-    """RESULTS.md with `run` added at the end of the history section (made at the end of the
-    file the first time); every other section stays as it is."""
-    head, heading, rest = results.partition(SECTION)
-    if not heading:
-        return f"{results.rstrip()}\n{SECTION_INTRO}{run}"
-    body, next_heading, tail = rest.partition("\n## ")
-    after = f"{next_heading}{tail}" if next_heading else ""
-    return f"{head}{heading}{body.rstrip()}\n{run}{after}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000], help="history sizes")
@@ -484,7 +473,7 @@ def main() -> None:
     runs = {events: run_history(History(events, args.days), args.dlt_default_rows) for events in args.events}
     section = results_section(runs)
     print(section)
-    RESULTS.write_text(with_history_run(RESULTS.read_text(), section))
+    record_run(SECTION, SECTION_INTRO, section)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ import duckdb
 import psutil
 
 from bench.memory import Measured, measure_command
+from bench.results import record_run
 from billing_pipelines.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, load_config
 from billing_pipelines.defs.landing.archive import accept_inbox
 from billing_pipelines.defs.sync.jobs import SYNC_JOB
@@ -54,7 +55,13 @@ from billing_pipelines.lib.runtime import TELEMETRY_OFF
 from billing_pipelines.sandbox.demo import app_db_file
 
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "RESULTS.md"
+SECTION = "## Scale"
+SECTION_INTRO = (
+    "\n## Scale: cost follows the change (`python -m bench.scale`)\n\n"
+    "Each company: the historical migration, then the 2-day sync three times, each as `dagster job execute\n"
+    "-j billing_sync` with partition-range tags; time of the whole command and the peak of the summed\n"
+    "resident memory of its process tree (the run and dbt).\n"
+)
 DEMO = (1_000_000, 92)
 SAME_DAILY_VOLUME = (10_000_000, 920)
 TEN_TIMES_DAILY_VOLUME = (10_000_000, 92)
@@ -213,16 +220,7 @@ def main() -> None:
     results = [run_company(events, days, today) for events, days in companies]
     section = results_section(results)
     print(section)
-    if "## Scale" not in RESULTS.read_text():
-        with RESULTS.open("a") as out:
-            out.write(
-                "\n## Scale: cost follows the change (`python -m bench.scale`)\n\n"
-                "Each company: the historical migration, then the 2-day sync three times, each as `dagster job execute\n"
-                "-j billing_sync` with partition-range tags; time of the whole command and the peak of the summed\n"
-                "resident memory of its process tree (the run and dbt).\n"
-            )
-    with RESULTS.open("a") as out:
-        out.write(section)
+    record_run(SECTION, SECTION_INTRO, section)
 
 
 if __name__ == "__main__":
