@@ -34,7 +34,12 @@ manifest: $(STAMP)
 demo: install
 	$(BIN)/python -m billing_pipelines.sandbox.demo
 
+# The UI, with the sandbox's Snowflake and BigQuery stand-ins serving beside it (stopped with it).
+# The Snowflake stand-in takes any password; the source names its variable, so one is set here.
 dev: install
+	export USAGE_LAKE_PASSWORD="$${USAGE_LAKE_PASSWORD:-standin}"; \
+	$(BIN)/python -m billing_pipelines.sandbox.standins & standins=$$!; \
+	trap 'kill $$standins 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/dagster dev -w workspace.yaml
 
 test: install lint
@@ -48,6 +53,7 @@ lint: $(STAMP)
 bench: install
 	$(BIN)/python -m bench.end_to_end
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.history
 
 clean:
-	rm -rf $(VENV) .dagster_home data dbt_project/target dbt_project/logs
+	rm -rf $(VENV) .venvs .dagster_home data dbt_project/target dbt_project/logs

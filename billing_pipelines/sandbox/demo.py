@@ -1,12 +1,14 @@
 """`make demo`: the historical migration and a sync of the sandbox company, end to end.
 
-1. generate the sandbox company (SQLite app database + CSV files in the landing inboxes);
+1. generate the sandbox company (SQLite app database, CSV files in the landing inboxes, and the
+   usage it keeps in Snowflake and BigQuery);
 2. accept the landing files, as the landing sensor does (archive them, note their days);
-3. run `billing_sync` over every day since `history_start` as ONE run (the migration);
-4. run it again for the latest days (the contemporary sync; the counts must not move);
-5. print per-table counts against what the generator says is right, quarantine by reason,
-   and the elapsed time. Both runs are stored in the Dagster instance (`DAGSTER_HOME`), so
-   `make dev` shows them.
+3. start the Snowflake and BigQuery stand-ins and seed them (`sandbox/standins.py`);
+4. run `billing_sync` over every day since `history_start` as ONE run (the migration);
+5. run it again for the latest days (the contemporary sync; the counts must not move);
+6. print per-table counts against what the generator says is right, usage per source, quarantine
+   by reason, and the elapsed time. Both runs are stored in the Dagster instance
+   (`DAGSTER_HOME`), so `make dev` shows them.
 
 The demo owns its sandbox: it starts from an empty warehouse and landing archive, but only
 where the sandbox created them (a `.sandbox` marker file), never a folder of real data.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -31,9 +34,12 @@ from billing_pipelines.lib.runs import failure_messages, run_days
 from billing_pipelines.lib.runtime import apply_process_settings
 from billing_pipelines.lib.sql_queries import resolve_url
 from billing_pipelines.sandbox.generate import generate_company
+from billing_pipelines.sandbox.standins import running_standins, sandbox_secrets
 
 SANDBOX_MARKER = ".sandbox"
 DEMO_DAYS = 92
+WAREHOUSE_USAGE_EVENTS = 50_000
+"""Usage records the sandbox company keeps in each of its warehouses (Snowflake, BigQuery)."""
 CANONICAL_TABLES = ("customers", "contracts", "contract_items", "usage_events", "billable_usage_daily", "quarantine")
 
 
@@ -75,34 +81,60 @@ def run_sync(first: date, last: date, purpose: str) -> float:
     return time.perf_counter() - started
 
 
-def warehouse_counts(config: BillingConfig) -> tuple[dict[str, int], dict[str, int]]:
-    """Rows per canonical table, and quarantined rows per reason code."""
+@dataclass(frozen=True)
+class Loaded:
+    """What the warehouse holds after the demo: rows per canonical table, canonical usage events
+    per source, and quarantined rows per reason code."""
+
+    tables: dict[str, int]
+    usage_by_source: dict[str, int]
+    quarantine_by_reason: dict[str, int]
+
+
+def warehouse_counts(config: BillingConfig) -> Loaded:
     with duckdb.connect(str(config.warehouse_path), read_only=True) as warehouse:
-        counts = {t: warehouse.execute(f"SELECT count(*) FROM billing.{t}").fetchone()[0] for t in CANONICAL_TABLES}
-        reasons = dict(
-            warehouse.execute(
-                "SELECT split_part(reason, ':', 1) AS code, count(*) FROM billing.quarantine GROUP BY code ORDER BY code"
-            ).fetchall()
+        return Loaded(
+            tables={t: warehouse.execute(f"SELECT count(*) FROM billing.{t}").fetchone()[0] for t in CANONICAL_TABLES},
+            usage_by_source=dict(
+                warehouse.execute("SELECT source_system, count(*) FROM billing.usage_events GROUP BY 1").fetchall()
+            ),
+            quarantine_by_reason=dict(
+                warehouse.execute(
+                    "SELECT split_part(reason, ':', 1) AS code, count(*) FROM billing.quarantine GROUP BY code"
+                ).fetchall()
+            ),
         )
-    return counts, reasons
 
 
-def report(counts: dict[str, int], reasons: dict[str, int], expected: dict) -> bool:
-    """Print the loaded counts next to the generator's; True when every expected count matches."""
-    wanted = {**expected["counts"], "quarantine": sum(expected["quarantine"].values())}
-    print(f"\n{'table':<28}{'rows':>12}{'expected':>12}")
+def _compare(title: str, loaded: dict[str, int], wanted: dict[str, int | None], label=str) -> bool:
+    """Print one section (rows next to the expected count, where there is one); True if all match."""
+    print(f"\n{title:<34}{'rows':>12}{'expected':>12}")
     ok = True
-    for table, rows in counts.items():
-        target = wanted.get(table)
+    for name in [*wanted, *sorted(loaded.keys() - wanted.keys())]:
+        rows, target = loaded.get(name, 0), wanted.get(name)
         ok &= target is None or rows == target
         mark = "" if target is None else ("  ok" if rows == target else "  MISMATCH")
-        print(f"billing.{table:<20}{rows:>12,}{'' if target is None else f'{target:>12,}'}{mark}")
-    print(f"\n{'quarantine reason':<28}{'rows':>12}{'expected':>12}")
-    for code in sorted(set(reasons) | set(expected["quarantine"])):
-        rows, target = reasons.get(code, 0), expected["quarantine"].get(code, 0)
-        ok &= rows == target
-        print(f"{code:<28}{rows:>12,}{target:>12,}{'  ok' if rows == target else '  MISMATCH'}")
+        print(f"{label(name):<34}{rows:>12,}{'' if target is None else f'{target:>12,}'}{mark}")
     return ok
+
+
+def report(loaded: Loaded, expected: dict) -> bool:
+    """Print the loaded counts next to the generator's; True when every expected count matches."""
+    counts = expected["counts"]
+    tables = {table: counts.get(table) for table in CANONICAL_TABLES}
+    tables["quarantine"] = sum(expected["quarantine"].values())
+    sources = {key.removeprefix("usage_events_"): n for key, n in counts.items() if key.startswith("usage_events_")}
+    reasons = {
+        code: expected["quarantine"].get(code, 0)
+        for code in sorted({*expected["quarantine"], *loaded.quarantine_by_reason})
+    }
+    return all(
+        [
+            _compare("table", loaded.tables, tables, label=lambda t: f"billing.{t}"),
+            _compare("usage events by source", loaded.usage_by_source, sources),
+            _compare("quarantine reason", loaded.quarantine_by_reason, reasons),
+        ]
+    )
 
 
 def main() -> None:
@@ -114,18 +146,27 @@ def main() -> None:
 
     reset_sandbox(config)
     print(f"Generating the sandbox company: {first} .. {last} …")
-    expected = generate_company(app_db_file(config), config.landing_path, end_date=last, days=(last - first).days + 1)
+    expected = generate_company(
+        app_db_file(config),
+        config.landing_path,
+        end_date=last,
+        days=(last - first).days + 1,
+        warehouse_usage_events=WAREHOUSE_USAGE_EVENTS,
+    )
     landed = accept_inbox(config.landing_path, datetime.now(UTC))
     print(f"Accepted {len(landed)} landing files ({sum(f.reason is not None for f in landed)} rejected whole).")
 
-    migration = run_sync(config.history_start, last, "historical_migration")
-    print(f"Historical migration {config.history_start} .. {last}: one run, {migration:.1f} s")
-    sync_first, sync_last = sync_window(today, config)
-    sync = run_sync(sync_first, sync_last, "contemporary_sync")
-    print(f"Contemporary sync {sync_first} .. {sync_last}: {sync:.1f} s")
+    sandbox_secrets()
+    print("Starting the Snowflake and BigQuery stand-ins …")
+    with running_standins(config, seed="always") as seeded:
+        print("Seeded " + ", ".join(f"{source}: {rows:,} usage rows" for source, rows in seeded.items()) + ".")
+        migration = run_sync(config.history_start, last, "historical_migration")
+        print(f"Historical migration {config.history_start} .. {last}: one run, {migration:.1f} s")
+        sync_first, sync_last = sync_window(today, config)
+        sync = run_sync(sync_first, sync_last, "contemporary_sync")
+        print(f"Contemporary sync {sync_first} .. {sync_last}: {sync:.1f} s")
 
-    counts, reasons = warehouse_counts(config)
-    ok = report(counts, reasons, expected)
+    ok = report(warehouse_counts(config), expected)
     print(f"\nElapsed: {time.perf_counter() - started:.1f} s. Warehouse: {config.warehouse_path}")
     print("Open the Dagster UI on the same data with `make dev`.")
     sys.exit(0 if ok else 1)
