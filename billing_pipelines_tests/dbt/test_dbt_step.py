@@ -16,7 +16,14 @@ from dagster_dbt import DbtCliResource
 from billing_pipelines.config import parse_config
 from billing_pipelines.defs.dbt import project
 from billing_pipelines.defs.dbt.assets import dbt_definitions
-from billing_pipelines.defs.dbt.project import DBT_EXECUTABLE, PARTIAL_PARSE, dbt_project, ensure_manifest, keep_parse
+from billing_pipelines.defs.dbt.project import (
+    DBT_EXECUTABLE,
+    PARTIAL_PARSE,
+    dbt_project,
+    ensure_manifest,
+    keep_parse,
+    manifest_is_stale,
+)
 from billing_pipelines.lib.runs import partition_range_tags
 from billing_pipelines.lib.warehouse import Warehouse
 from billing_pipelines.lib.windows import usage_partitions
@@ -141,3 +148,18 @@ def test_only_the_most_recent_parses_are_kept(tmp_path):
         "fresh.msgpack": "fresh",
         "newer.msgpack": "newer",
     }
+
+
+def test_the_manifest_is_parsed_again_when_a_project_file_is_newer(tmp_path):
+    (tmp_path / "models" / "staging").mkdir(parents=True)
+    model = tmp_path / "models" / "staging" / "stg_new__usage_events.sql"
+    manifest = tmp_path / "target" / "manifest.json"
+    assert manifest_is_stale(tmp_path, manifest)  # never parsed
+    model.write_text("select 1")
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    os.utime(model, (1_000_000, 1_000_000))
+    assert not manifest_is_stale(tmp_path, manifest)
+    os.utime(model, None)  # pulled or edited after the last parse
+    os.utime(manifest, (1_000_000, 1_000_000))
+    assert manifest_is_stale(tmp_path, manifest)

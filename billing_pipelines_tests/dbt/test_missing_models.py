@@ -1,8 +1,9 @@
-"""A fresh warehouse: the dbt step first builds the missing models the selected ones read."""
+"""A fresh warehouse: the dbt step first builds the missing models the selected ones read; on
+PostgreSQL it builds again the views its build dropped."""
 
 import dagster as dg
 
-from billing_pipelines.defs.dbt.assets import missing_inputs
+from billing_pipelines.defs.dbt.assets import lost_models, missing_inputs
 
 
 def model(schema: str, name: str) -> dict:
@@ -46,3 +47,11 @@ def test_a_missing_input_is_built_with_what_it_reads_even_when_the_run_selects_t
     does build but only after: the first build must take `stg_a` too, or `usage` cannot build."""
     assert missing_inputs(MANIFEST, set(), selected={STG_A, DAILY}) == ["stg_a", "stg_b", "usage"]
     assert missing_inputs(MANIFEST, {("staging", "stg_a")}, selected={STG_A, DAILY}) == ["stg_b", "usage"]
+
+
+def test_models_the_build_made_the_warehouse_lose_are_built_again():
+    before = {("staging", "stg_a"), ("staging", "stg_b"), ("billing", "usage"), ("billing", "daily")}
+    after = before - {("billing", "daily")}  # a view dropped with the table it reads
+    assert lost_models(MANIFEST, before, after) == ["daily"]
+    assert lost_models(MANIFEST, before, before) == []
+    assert lost_models(MANIFEST, set(), after) == []  # models created by the build are not lost

@@ -25,8 +25,8 @@
             ~ bounds[0] ~ "', max_date='" ~ bounds[1] ~ "'") }}
     {%- endif -%}
     {{ return({
-        'start': "cast('" ~ bounds[0] ~ "' as timestamptz)",
-        'end': "cast('" ~ bounds[1] ~ "' as timestamptz)",
+        'start': "cast('" ~ bounds[0] ~ "' as " ~ type_timestamptz() ~ ")",
+        'end': "cast('" ~ bounds[1] ~ "' as " ~ type_timestamptz() ~ ")",
     }) }}
 {% endmacro %}
 
@@ -42,20 +42,21 @@
   group outside the window: a run reads the days it rebuilds, not the history.
 #}
 {% macro in_window_days(column, window) -%}
-    ({{ column }} is null or ({{ column }} >= cast(timezone('UTC', {{ window.start }}) as date)
-        and {{ column }} < cast(timezone('UTC', {{ window.end }}) as date)))
+    ({{ column }} is null or ({{ column }} >= {{ utc_date(window.start) }}
+        and {{ column }} < {{ utc_date(window.end) }}))
 {%- endmacro %}
 
 
 {#
   pre_hook of a window-replace incremental model: on an incremental run, delete exactly the
-  window being rebuilt (everything when no window is given) inside the same transaction as the
-  insert that follows, so re-running a partition replaces it and never duplicates it.
+  window being rebuilt (everything when no window is given) before the insert that follows, in
+  the same transaction where the warehouse has one (DuckDB, PostgreSQL), so re-running a
+  partition replaces it and never duplicates it. (BigQuery needs a WHERE on every DELETE.)
 #}
 {% macro delete_partition_window(column) %}
     {%- if is_incremental() -%}
         {%- set window = partition_window() -%}
-        delete from {{ this }}{% if window %} where {{ in_partition_window(column, window) }}{% endif %}
+        delete from {{ this }} where {{ in_partition_window(column, window) if window else 'true' }}
     {%- endif -%}
 {% endmacro %}
 
@@ -63,6 +64,6 @@
 {% macro delete_window_days(column) %}
     {%- if is_incremental() -%}
         {%- set window = partition_window() -%}
-        delete from {{ this }}{% if window %} where {{ in_window_days(column, window) }}{% endif %}
+        delete from {{ this }} where {{ in_window_days(column, window) if window else 'true' }}
     {%- endif -%}
 {% endmacro %}

@@ -2,12 +2,13 @@
   Read a raw table loaded by dlt, whether or not it exists yet.
 
   dlt creates a table only when its first rows arrive (no contract CSV dropped yet = no
-  raw_landing.contracts), and it omits columns that were NULL in every row so far. Staging must
-  still build on such a warehouse, so this returns a subquery with exactly the columns declared
-  for the source table in models/sources.yml (the raw contract, docs/raw-contract.md):
+  raw_landing.contracts; no load from a source configured later = no raw_<source> at all), and
+  it omits columns that were NULL in every row so far. Staging must still build on such a
+  warehouse, so this returns a subquery with exactly the columns declared for the source table
+  in models/sources.yml (the raw contract, docs/raw-contract.md):
 
   - table exists: its declared columns, a declared column that is missing is NULL of its declared
-    type (`data_type`, default varchar);
+    type (`data_type`, default text);
   - table missing: the same columns, typed, with no rows (`where false`).
 
   Two columns are added for staging:
@@ -32,15 +33,15 @@
     {%- set existing = adapter.get_relation(
         database=declared.database, schema=declared.schema, identifier=declared.identifier) -%}
     {%- set present = [] -%}
+    {%- set delivered = [] -%}
     {%- if existing is not none -%}
         {%- for column in adapter.get_columns_in_relation(existing) -%}
             {%- do present.append(column.name | lower) -%}
+            {%- if not column.name.startswith('_') -%}
+                {%- do delivered.append({'name': column.name | lower, 'dtype': column.dtype | lower}) -%}
+            {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- set delivered = [] -%}
-    {%- for name in present if not name.startswith('_') -%}
-        {%- do delivered.append(name) -%}
-    {%- endfor -%}
     {%- set loads = adapter.get_relation(
         database=declared.database, schema=declared.schema, identifier='_dlt_loads') -%}
 
@@ -48,27 +49,23 @@
         select
         {%- for column in contract %}
             {% if column.name in present -%}
-                raw.{{ adapter.quote(column.name) }}
+                raw.{{ column_ref(column.name) }}
             {%- else -%}
-                cast(null as {{ column.data_type or 'varchar' }})
-            {%- endif %} as {{ adapter.quote(column.name) }},
+                cast(null as {{ contract_type(column.data_type) }})
+            {%- endif %} as {{ column_ref(column.name) }},
         {%- endfor %}
         {%- if delivered %}
-            to_json(struct_pack(
-            {%- for name in delivered %}
-                {{ adapter.quote(name) }} := raw.{{ adapter.quote(name) }}{{ ',' if not loop.last }}
-            {%- endfor %}
-            ))::varchar as _payload,
+            {{ delivered_row_json(delivered, 'raw') }} as _payload,
         {%- else %}
-            cast(null as varchar) as _payload,
+            cast(null as {{ dbt.type_string() }}) as _payload,
         {%- endif %}
         {%- if '_dlt_load_id' in present %}
             coalesce(
                 {{ 'loads.inserted_at' if loads is not none else 'null' }},
-                to_timestamp(try_cast(raw._dlt_load_id as double))
+                {{ load_id_timestamp('raw._dlt_load_id') }}
             ) as _dlt_loaded_at
         {%- else %}
-            cast(null as timestamptz) as _dlt_loaded_at
+            cast(null as {{ type_timestamptz() }}) as _dlt_loaded_at
         {%- endif %}
         {%- if existing is none %}
         where false
@@ -80,5 +77,5 @@
         ) as loads on loads.load_id = raw._dlt_load_id
         {%- endif %}
         {%- endif %}
-    )
+    ) as raw_contract
 {% endmacro %}

@@ -10,11 +10,13 @@ partitioned models read; an unpartitioned run (`state_sync`) passes none.
 
 A run that selects only some models (a landing file's day, say) reads the others. On a fresh
 warehouse those may not exist yet, so the step first builds the missing models the selected
-ones read and the run will not build.
+ones read and the run will not build. On PostgreSQL, replacing a table or view drops the views
+that read it (dbt swaps the relation and drops the old one with CASCADE: `billing.quarantine`
+reads the staging views, `billable_usage_daily` reads `customers`); so after its build the step
+builds again every model the build made the warehouse lose.
 """
 
 import json
-from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -56,11 +58,24 @@ def missing_inputs(manifest: dict, existing: set[tuple[str, str]], selected: set
     return sorted(models[uid]["name"] for uid in missing | ancestors(missing, keep=lacking))
 
 
+def lost_models(manifest: dict, before: set[tuple[str, str]], after: set[tuple[str, str]]) -> list[str]:
+    """Models the warehouse had before a build and lacks after it: views dropped with a relation
+    they read when dbt replaced it (PostgreSQL)."""
+    return sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and (node["schema"], node["alias"]) in before
+        and (node["schema"], node["alias"]) not in after
+    )
+
+
 def existing_relations(warehouse: Warehouse) -> set[tuple[str, str]]:
-    if not Path(warehouse.path).exists():
+    """(schema, name) of every table and view the warehouse has, lower case as dbt names them
+    (Snowflake reports upper case)."""
+    if not warehouse.exists:
         return set()
-    with warehouse.connect() as connection:
-        return set(connection.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall())
+    return {(schema.lower(), name.lower()) for schema, name in warehouse.query(warehouse.relations_sql())}
 
 
 def window_vars(context: dg.AssetExecutionContext) -> list[str]:
@@ -90,15 +105,25 @@ def dbt_definitions(config: BillingConfig) -> dg.Definitions:
         name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}"
         selected = set(context.selected_asset_keys)
         args = window_vars(context)
-        missing = missing_inputs(manifest, existing_relations(warehouse), selected)
+        existing = existing_relations(warehouse)
+        missing = missing_inputs(manifest, existing, selected)
         if missing:
             context.log.info(
                 f"first building what the selected models read and the warehouse lacks: {', '.join(missing)}"
             )
-            with warm_target(f"{name}-missing", cached_parse(warehouse.path, args)) as target:
+            with warm_target(f"{name}-missing", cached_parse(warehouse.identity, args)) as target:
                 dbt.cli(["run", "--select", " ".join(missing), *args], manifest=manifest, target_path=target).wait()
-        with warm_target(name, cached_parse(warehouse.path, args)) as target:
-            yield from dbt.cli(["build", *args], context=context, target_path=target).stream()
+        try:
+            with warm_target(name, cached_parse(warehouse.identity, args)) as target:
+                yield from dbt.cli(["build", *args], context=context, target_path=target).stream()
+        finally:  # a failed build may have dropped views too
+            if warehouse.drops_dependent_views:
+                lost = lost_models(manifest, existing, existing_relations(warehouse))
+                if lost:
+                    context.log.info(f"building again the views the build dropped: {', '.join(lost)}")
+                    with warm_target(f"{name}-lost", cached_parse(warehouse.identity, args)) as target:
+                        run = ["run", "--select", " ".join(lost), *args]
+                        dbt.cli(run, manifest=manifest, target_path=target).wait()
 
     return dg.Definitions(assets=[dbt_models], resources={"dbt": dbt_cli()})
 

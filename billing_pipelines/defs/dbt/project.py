@@ -2,7 +2,7 @@
 
 Every dbt invocation gets a fresh target folder (dagster-dbt's rule: artifacts of concurrent
 runs never mix). dbt parses the whole project again (≈ 2 s) unless that folder holds a
-`partial_parse.msgpack` written for the same profile (it includes the warehouse path) and the
+`partial_parse.msgpack` written for the same profile (it includes the warehouse) and the
 same `--vars`. The project's own `target/partial_parse.msgpack`, which dagster-dbt copies in by
 default, never qualifies: `make manifest` parses without a warehouse. So each invocation's
 folder is seeded with the file the last invocation with the same warehouse and vars left:
@@ -62,15 +62,28 @@ def dbt_cli() -> DbtCliResource:
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     """The parsed manifest Dagster builds the dbt assets from: parsed now if missing (a fresh
-    checkout, CI) and on every load under `dagster dev`/`dg` so model edits show up."""
-    if project.preparer.using_dagster_dev() or not project.manifest_path.exists():
+    checkout, CI) or older than a file of the project (a pulled model would otherwise be unknown
+    to Dagster when dbt reports it), and on every load under `dagster dev`/`dg`."""
+    if project.preparer.using_dagster_dev() or manifest_is_stale(project.project_dir, project.manifest_path):
         dbt_cli().cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
 
 
-def cached_parse(warehouse_path: str, vars_args: list[str]) -> Path:
-    """Where the partial parse of invocations against `warehouse_path` with `vars_args` is kept."""
-    key = "\0".join([str(Path(warehouse_path).resolve()), *vars_args])
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "models/**/*", "macros/**/*")
+
+
+def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
+    """True when the manifest is missing or a project file changed after it was written."""
+    if not manifest.exists():
+        return True
+    written = manifest.stat().st_mtime
+    return any(path.stat().st_mtime > written for pattern in PROJECT_FILES for path in project_dir.glob(pattern))
+
+
+def cached_parse(warehouse: str, vars_args: list[str]) -> Path:
+    """Where the partial parse of invocations against `warehouse` (`Warehouse.identity`: the
+    DuckDB file, or the server and database) with `vars_args` is kept."""
+    key = "\0".join([warehouse, *vars_args])
     return PARSE_CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.msgpack"
 
 

@@ -1,9 +1,10 @@
 -- Priced line items of the canonical contracts, one per (contract_id, product_id, start_date):
 -- a contract can sell the same product again from a later date (a price change). Newest
--- updated_at wins, then app database over landing zone, then the most recent delivery.
+-- updated_at wins, then source precedence (app database over landing zone), then the most
+-- recent delivery.
 with candidates as (
     {{ valid_staging_rows(
-        ['stg_app_db__contract_items', 'stg_landing__contract_items'],
+        'contract_items',
         ['contract_id', 'product_id', 'product_name', 'pricing_model', 'unit_amount', 'currency',
          'billing_period', 'quantity', 'metric', 'start_date', 'end_date', 'updated_at',
          'source_system', 'ingested_at', 'location'],

@@ -1,9 +1,9 @@
 -- One canonical contract per contract_id. App contracts are namespaced ('app_db-sub-<id>'),
 -- landing contracts keep the sender's id. Survivorship as for customers: newest updated_at,
--- then app database over landing zone, then the most recent delivery.
+-- then source precedence (app database over landing zone), then the most recent delivery.
 with candidates as (
     {{ valid_staging_rows(
-        ['stg_app_db__contracts', 'stg_landing__contracts'],
+        'contracts',
         ['contract_id', 'customer_id', 'name', 'status', 'currency', 'start_date', 'end_date',
          'renewal_policy', 'app_db_subscription_id', 'updated_at', 'deleted_at', 'source_system',
          'ingested_at', 'location'],
@@ -30,8 +30,8 @@ select
     end_date,
     renewal_policy,
     app_db_subscription_id,
-    cast(null as varchar) as stripe_subscription_id,
-    cast(null as varchar) as hubspot_deal_id,
+    cast(null as {{ dbt.type_string() }}) as stripe_subscription_id,
+    cast(null as {{ dbt.type_string() }}) as hubspot_deal_id,
     updated_at,
     deleted_at is not null as is_deleted,
     source_system

@@ -5,19 +5,16 @@
 -- costs nothing to "rebuild"; a corrected mapping clears its entries by itself.
 {{ config(materialized='view') }}
 
-{% set state_staging_models = [
-    'stg_app_db__customers', 'stg_app_db__contracts', 'stg_app_db__contract_items',
-    'stg_landing__customers', 'stg_landing__contracts', 'stg_landing__contract_items',
-] %}
 
 with rejected_files as (
     select * from {{ raw_relation('raw_landing', 'rejected_files') }}
 )
 
-{% for model in state_staging_models %}
+{% for entity in ['customers', 'contracts', 'contract_items'] %}
+{% for model in staging_models(entity) %}
 select
     source_system,
-    '{{ model.split("__")[1] }}' as dataset,
+    '{{ entity }}' as dataset,
     location,
     reject_reason as reason,
     payload,
@@ -26,6 +23,7 @@ from {{ ref(model) }}
 where reject_reason is not null
 
 union all
+{% endfor %}
 {% endfor %}
 
 select source_system, dataset, location, reason, payload, quarantined_at

@@ -13,7 +13,7 @@
 -- Usage of a customer not (yet) in billing.customers is kept; billable_usage_daily waits for it.
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
+    incremental_strategy=append_strategy(),
     on_schema_change='fail',
     tags=['partitioned'],
     pre_hook="{{ delete_partition_window('event_timestamp') }}",
@@ -23,23 +23,30 @@
 
 with deliveries as (
     {{ valid_staging_rows(
-        usage_staging_models(),
+        'usage_events',
         ['event_id', 'customer_id', 'metric', 'quantity', 'event_timestamp', 'properties',
          'source_system', 'ingested_at', 'location', 'payload'],
         where=in_window_days('event_date', window) if window else none,
     ) }}
 ),
 
-first_deliveries as (
-    select *
+ranked_deliveries as (
+    select
+        *,
+        row_number() over (
+            partition by event_id
+            order by ingested_at nulls last, {{ bytewise('location') }}, {{ source_precedence() }}, {{ bytewise('payload') }}
+        ) as delivery_rank
     from deliveries
     {% if window %}
     where {{ in_partition_window('event_timestamp', window) }}
     {% endif %}
-    qualify row_number() over (
-        partition by event_id
-        order by ingested_at nulls last, location, {{ source_precedence() }}, payload
-    ) = 1
+),
+
+first_deliveries as (
+    select event_id, customer_id, metric, quantity, event_timestamp, properties, source_system, ingested_at
+    from ranked_deliveries
+    where delivery_rank = 1
 )
 
 {% if is_incremental() %}

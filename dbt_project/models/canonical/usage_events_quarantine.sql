@@ -6,7 +6,7 @@
 -- window is re-run; without vars everything is rebuilt.
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
+    incremental_strategy=append_strategy(),
     on_schema_change='fail',
     tags=['partitioned'],
     pre_hook="{{ delete_window_days('event_date') }}",
@@ -14,7 +14,7 @@
 
 {% set window = partition_window() %}
 
-{% for model in usage_staging_models() %}
+{% for model in staging_models('usage_events') %}
 select
     source_system,
     'usage_events' as dataset,

@@ -4,7 +4,7 @@
 -- customer is billed as soon as the customer exists, without re-aggregating anything.
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
+    incremental_strategy=append_strategy(),
     on_schema_change='fail',
     tags=['partitioned'],
     pre_hook="{{ delete_window_days('usage_date') }}",
@@ -13,14 +13,14 @@
 {% set window = partition_window() %}
 
 select
-    cast(timezone('UTC', event_timestamp) as date) as usage_date,
+    {{ utc_date('event_timestamp') }} as usage_date,
     customer_id,
     metric,
-    sum(quantity) as total_quantity,
+    cast(sum(quantity) as {{ decimal_type() }}) as total_quantity,
     count(*) as event_count,
     max(quantity) as max_quantity
 from {{ ref('usage_events') }}
 {% if window %}
 where {{ in_partition_window('event_timestamp', window) }}
 {% endif %}
-group by all
+group by 1, 2, 3

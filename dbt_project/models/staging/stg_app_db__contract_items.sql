@@ -1,33 +1,11 @@
--- App-database subscription items mapped to canonical contract items.
-with raw as (
-    select * from {{ raw_relation('raw_app_db', 'contract_items') }}
-)
-
-select
-    'app_db-sub-' || {{ raw_text('subscription_id') }} as contract_id,
-    {{ raw_text('product_id') }} as product_id,
-    {{ raw_text('product_name') }} as product_name,
-    {{ raw_text('pricing_model') }} as pricing_model,
-    {{ parse_as('unit_amount', decimal_type()) }} as unit_amount,
-    {{ raw_text('currency') }} as currency,
-    {{ raw_text('billing_period') }} as billing_period,
-    {{ parse_as('quantity', decimal_type()) }} as quantity,
-    {{ raw_text('metric') }} as metric,
-    {{ parse_as('start_date', 'date') }} as start_date,
-    {{ parse_as('end_date', 'date') }} as end_date,
-    {{ parse_as('updated_at', 'timestamptz') }} as updated_at,
-    'app_db' as source_system,
-    case
-        {{ reject_if_missing('subscription_id', 'contract_id') }}
-        {{ reject_if_not_in('pricing_model', pricing_models(), 'pricing_model', required=true) }}
-        {{ reject_if_unparsable('unit_amount', decimal_type()) }}
-        {{ reject_if_not_in('currency', accepted_currencies(), 'currency') }}
-        {{ reject_if_unparsable('quantity', decimal_type()) }}
-        {{ reject_if_unparsable('start_date', 'date') }}
-        {{ reject_if_unparsable('end_date', 'date') }}
-        {{ reject_if_unparsable('updated_at', 'timestamptz') }}
-    end as reject_reason,
-    'contract_items item_id=' || coalesce(cast(item_id as varchar), '') as location,
-    _payload as payload,
-    _dlt_loaded_at as ingested_at
-from raw
+-- App-database subscription items as canonical contract items (of 'app_db-sub-<id>' contracts).
+{{ stage_contract_items(source='app_db', mapping={
+    'delivery': keyed_rows('item_id'),
+    'columns': {
+        'contract_id': {'column': 'subscription_id', 'prefix': 'app_db-sub-'},
+        'product_id': 'product_id', 'product_name': 'product_name', 'pricing_model': 'pricing_model',
+        'unit_amount': 'unit_amount', 'currency': 'currency', 'billing_period': 'billing_period',
+        'quantity': 'quantity', 'metric': 'metric', 'start_date': 'start_date', 'end_date': 'end_date',
+        'updated_at': 'updated_at',
+    },
+}) }}

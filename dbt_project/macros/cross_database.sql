@@ -1,0 +1,262 @@
+{#
+  What differs between the warehouses this project runs on (DuckDB, PostgreSQL, Snowflake,
+  BigQuery), each behind one macro dispatched on the adapter, so that no model is written per
+  warehouse. Everything else uses dbt's own cross-database macros (dbt.type_string(),
+  dbt.hash(), dbt.concat(), ...) or SQL all four accept.
+
+  The canonical tables are the same on every warehouse, event ids included: the texts that feed
+  the event-id hash (a decimal, a UTC timestamp) are spelled out here with the same bytes on
+  each, and a raw value parses (or is rejected) by the same rules.
+#}
+
+
+{# A string literal holding one single quote (BigQuery reads '''' as the start of a triple-quoted string). #}
+{% macro single_quote() %}{{ return(adapter.dispatch('single_quote')()) }}{% endmacro %}
+{% macro default__single_quote() %}''''{% endmacro %}
+{% macro bigquery__single_quote() %}"'"{% endmacro %}
+
+
+{# Timestamp with time zone, stored as an instant. #}
+{% macro type_timestamptz() %}{{ return(adapter.dispatch('type_timestamptz')()) }}{% endmacro %}
+{% macro default__type_timestamptz() %}timestamptz{% endmacro %}
+{% macro snowflake__type_timestamptz() %}timestamp_tz{% endmacro %}
+{% macro bigquery__type_timestamptz() %}timestamp{% endmacro %}
+
+
+{# Money and quantities: exact decimals with 9 fractional digits, never floats. (BigQuery's
+   NUMERIC is this type; the parameters are spelled out so that a cast rounds to 9 places on
+   anything that reads the SQL, bqemulator included.) #}
+{% macro decimal_type() %}{{ return(adapter.dispatch('decimal_type')()) }}{% endmacro %}
+{% macro default__decimal_type() %}decimal(38, 9){% endmacro %}
+{% macro postgres__decimal_type() %}numeric(38, 9){% endmacro %}
+{% macro snowflake__decimal_type() %}number(38, 9){% endmacro %}
+{% macro bigquery__decimal_type() %}numeric(38, 9){% endmacro %}
+
+
+{# The warehouse type of a raw-contract `data_type` (models/sources.yml); none = text. #}
+{% macro contract_type(data_type) %}
+    {%- set types = {
+        'varchar': dbt.type_string(),
+        'bigint': dbt.type_bigint(),
+        'date': 'date',
+        'timestamptz': type_timestamptz(),
+    } -%}
+    {{ return(types[data_type or 'varchar']) }}
+{% endmacro %}
+
+
+{#
+  A text value parsed as `kind` (decimal, date, timestamp), NULL when it does not parse: staging
+  rejects a present value that parses to NULL. DuckDB's try_cast is the reference; a timestamp
+  without an offset is UTC (every session runs in UTC).
+#}
+{% macro try_parse(text, kind) %}{{ return(adapter.dispatch('try_parse')(text, kind)) }}{% endmacro %}
+
+{% macro parsed_type(kind) %}
+    {{ return({'decimal': decimal_type(), 'date': 'date', 'timestamp': type_timestamptz()}[kind]) }}
+{% endmacro %}
+
+{% macro duckdb__try_parse(text, kind) -%}
+    try_cast({{ text }} as {{ parsed_type(kind) }})
+{%- endmacro %}
+
+{# PostgreSQL has no try_cast: the functions `create_parse_functions` installs. #}
+{% macro postgres__try_parse(text, kind) -%}
+    {%- if kind == 'decimal' -%}
+        cast({{ parse_functions_schema() }}.try_parse_decimal({{ text }}) as {{ decimal_type() }})
+    {%- else -%}
+        {{ parse_functions_schema() }}.try_parse_{{ kind }}({{ text }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro default__try_parse(text, kind) -%}
+    {{ dbt.safe_cast(text, parsed_type(kind)) }}
+{%- endmacro %}
+
+
+{#
+  on-run-start: PostgreSQL's stand-ins for try_cast, in the staging schema. Each accepts the
+  forms DuckDB's try_cast accepts for real data and returns NULL for anything else instead of
+  failing the query:
+  - decimal: [+-]digits[.digits][e[+-]digits] (digits may be grouped with `_`), rounded half
+    away from zero to 9 places; NULL when it needs more than 29 integer digits;
+  - date: YYYY-MM-DD (month and day may have one digit), optionally followed by a valid time
+    and anything after it (DuckDB reads the date part of a timestamp);
+  - timestamp: YYYY-MM-DD, optionally `T` or space, H[H]:MM[:SS[.fraction]] and an offset
+    `Z`, `+HH`, `+HHMM` or `+HH:MM`; digits beyond microseconds are dropped (as DuckDB does),
+    not rounded. DuckDB's rarer forms (named time zones, `epoch`, `infinity`, two-digit years)
+    are rejected here.
+  Other warehouses have their own safe cast and need nothing.
+#}
+{% macro create_parse_functions() %}{{ return(adapter.dispatch('create_parse_functions')()) }}{% endmacro %}
+{% macro default__create_parse_functions() %}{% endmacro %}
+
+{% macro postgres__create_parse_functions() %}
+    {%- set schema = parse_functions_schema() -%}
+    {%- set date = '[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}' -%}
+    {%- set time = '([01]?[0-9]|2[0-4]):[0-5][0-9](:[0-5][0-9]([.][0-9]*)?)?' -%}
+    create schema if not exists {{ schema }};
+
+    create or replace function {{ schema }}.try_parse_decimal(value text) returns numeric
+    language plpgsql immutable parallel safe as $$
+    begin
+        if value !~ '^[+-]?([0-9]+(_[0-9]+)*)?([.][0-9]*)?([eE][+-]?[0-9]+)?$' or value !~ '^[+-]?[.]?[0-9]' then
+            return null;
+        end if;
+        return cast(replace(value, '_', '') as numeric(38, 9));
+    exception when data_exception then
+        return null;
+    end $$;
+
+    create or replace function {{ schema }}.try_parse_date(value text) returns date
+    language plpgsql immutable parallel safe as $$
+    begin
+        if value !~ '^{{ date }}([T ]{{ time }}.*)?$' then
+            return null;
+        end if;
+        return cast(substring(value from '^{{ date }}') as date);
+    exception when data_exception then
+        return null;
+    end $$;
+
+    create or replace function {{ schema }}.try_parse_timestamp(value text) returns timestamptz
+    language plpgsql stable parallel safe as $$
+    begin
+        if value !~ '^{{ date }}([T ]{{ time }}(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$' then
+            return null;
+        end if;
+        return cast(regexp_replace(value, '([.][0-9]{6})[0-9]+', '\1') as timestamptz);
+    exception when data_exception then
+        return null;
+    end $$;
+{% endmacro %}
+
+{% macro parse_functions_schema() %}staging{% endmacro %}
+
+
+{# The UTC calendar day of an instant. #}
+{% macro utc_date(instant) %}{{ return(adapter.dispatch('utc_date')(instant)) }}{% endmacro %}
+{% macro duckdb__utc_date(instant) %}cast(timezone('UTC', {{ instant }}) as date){% endmacro %}
+{% macro postgres__utc_date(instant) %}cast(({{ instant }}) at time zone 'UTC' as date){% endmacro %}
+{% macro snowflake__utc_date(instant) %}cast(convert_timezone('UTC', {{ instant }}) as date){% endmacro %}
+{% macro bigquery__utc_date(instant) %}date({{ instant }}, 'UTC'){% endmacro %}
+
+
+{# An instant as UTC text 'YYYY-MM-DDTHH:MM:SS.ffffffZ' (event-id hash input). #}
+{% macro utc_timestamp_text(instant) %}{{ return(adapter.dispatch('utc_timestamp_text')(instant)) }}{% endmacro %}
+{% macro duckdb__utc_timestamp_text(instant) -%}
+    strftime(timezone('UTC', {{ instant }}), '%Y-%m-%dT%H:%M:%S.%fZ')
+{%- endmacro %}
+{% macro postgres__utc_timestamp_text(instant) -%}
+    to_char(({{ instant }}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+{%- endmacro %}
+{% macro snowflake__utc_timestamp_text(instant) -%}
+    to_varchar(convert_timezone('UTC', {{ instant }}), 'YYYY-MM-DD"T"HH24:MI:SS.FF6') || 'Z'
+{%- endmacro %}
+{% macro bigquery__utc_timestamp_text(instant) -%}
+    format_timestamp('%Y-%m-%dT%H:%M:%E6SZ', {{ instant }}, 'UTC')
+{%- endmacro %}
+
+
+{# A decimal_type() value as text with all 9 fractional digits, '2.000000000' (event-id hash
+   input). BigQuery's cast to STRING drops trailing zeros, hence its format(). #}
+{% macro decimal_text(value) %}{{ return(adapter.dispatch('decimal_text')(value)) }}{% endmacro %}
+{% macro default__decimal_text(value) %}cast({{ value }} as {{ dbt.type_string() }}){% endmacro %}
+{% macro bigquery__decimal_text(value) %}format('%.9f', {{ value }}){% endmacro %}
+
+
+{# A JSON array text holding one text value: '["DE123"]'. #}
+{% macro json_text_array(text) %}{{ return(adapter.dispatch('json_text_array')(text)) }}{% endmacro %}
+{% macro duckdb__json_text_array(text) %}to_json([{{ text }}])::varchar{% endmacro %}
+{% macro postgres__json_text_array(text) %}cast(to_json(array[{{ text }}]) as text){% endmacro %}
+{% macro snowflake__json_text_array(text) %}to_json(array_construct({{ text }})){% endmacro %}
+{% macro bigquery__json_text_array(text) %}to_json_string([{{ text }}]){% endmacro %}
+
+
+{#
+  A delivered raw row as compact JSON text, its columns in table order: `columns` are the
+  adapter's columns of the raw table (name and type) and `alias` the raw table's alias. Text
+  values are the same bytes on every warehouse; a typed value (number, timestamp) is written as
+  the warehouse writes it in JSON (PostgreSQL writes timestamps as DuckDB does; a float may read
+  10 or 10.0).
+#}
+{% macro delivered_row_json(columns, alias) %}
+    {{ return(adapter.dispatch('delivered_row_json')(columns, alias)) }}
+{% endmacro %}
+
+{% macro duckdb__delivered_row_json(columns, alias) -%}
+    to_json(struct_pack(
+    {%- for column in columns %}
+        {{ adapter.quote(column.name) }} := {{ alias }}.{{ adapter.quote(column.name) }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    ))::varchar
+{%- endmacro %}
+
+{% macro postgres__delivered_row_json(columns, alias) -%}
+    (select cast(row_to_json(delivered) as text) from (select
+    {%- for column in columns %}
+        {% set value = alias ~ '.' ~ adapter.quote(column.name) -%}
+        {%- if column.dtype == 'timestamp with time zone' -%}
+            regexp_replace(to_char({{ value }} at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), '[.]?0+$', '') || '+00'
+        {%- elif column.dtype == 'timestamp without time zone' -%}
+            regexp_replace(to_char({{ value }}, 'YYYY-MM-DD HH24:MI:SS.US'), '[.]?0+$', '')
+        {%- else -%}
+            {{ value }}
+        {%- endif %} as {{ adapter.quote(column.name) }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    ) as delivered)
+{%- endmacro %}
+
+{% macro snowflake__delivered_row_json(columns, alias) -%}
+    to_json(object_construct_keep_null(
+    {%- for column in columns %}
+        '{{ column.name | lower }}', {{ alias }}.{{ column.name }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    ))
+{%- endmacro %}
+
+{% macro bigquery__delivered_row_json(columns, alias) -%}
+    to_json_string(struct(
+    {%- for column in columns %}
+        {{ alias }}.{{ adapter.quote(column.name) }} as {{ adapter.quote(column.name) }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    ))
+{%- endmacro %}
+
+
+{# A column name in SQL: quoted as dlt names columns (lower case), except on Snowflake, where dlt
+   upper-cases identifiers and an unquoted name matches them. #}
+{% macro column_ref(name) %}{{ return(adapter.dispatch('column_ref')(name)) }}{% endmacro %}
+{% macro default__column_ref(name) %}{{ adapter.quote(name) }}{% endmacro %}
+{% macro snowflake__column_ref(name) %}{{ name }}{% endmacro %}
+
+
+{# When a dlt load happened, from its load id (Unix seconds with a fraction, as text). #}
+{% macro load_id_timestamp(load_id) %}{{ return(adapter.dispatch('load_id_timestamp')(load_id)) }}{% endmacro %}
+{% macro duckdb__load_id_timestamp(load_id) %}to_timestamp(try_cast({{ load_id }} as double)){% endmacro %}
+{% macro postgres__load_id_timestamp(load_id) -%}
+    to_timestamp(cast({{ parse_functions_schema() }}.try_parse_decimal({{ load_id }}) as double precision))
+{%- endmacro %}
+{% macro snowflake__load_id_timestamp(load_id) -%}
+    {{ dbt.dateadd(
+        'microsecond',
+        'cast(try_to_decimal(' ~ load_id ~ ', 38, 6) * 1000000 as number(38, 0))',
+        "cast('1970-01-01 00:00:00 +00:00' as timestamp_tz)") }}
+{%- endmacro %}
+{% macro bigquery__load_id_timestamp(load_id) -%}
+    timestamp_micros(cast(round(safe_cast({{ load_id }} as float64) * 1000000) as int64))
+{%- endmacro %}
+
+
+{# Text ordered byte by byte, so "which delivery came first" never depends on a locale:
+   PostgreSQL otherwise sorts by the database's collation (which may skip punctuation). #}
+{% macro bytewise(text) %}{{ return(adapter.dispatch('bytewise')(text)) }}{% endmacro %}
+{% macro default__bytewise(text) %}{{ text }}{% endmacro %}
+{% macro postgres__bytewise(text) %}({{ text }}) collate "C"{% endmacro %}
+
+
+{# The incremental strategy that inserts the model's rows as they are (its pre_hook deletes the
+   window first). dbt-bigquery has no 'append': its 'merge' without a unique_key only inserts. #}
+{% macro append_strategy() %}{{ return(adapter.dispatch('append_strategy')()) }}{% endmacro %}
+{% macro default__append_strategy() %}{{ return('append') }}{% endmacro %}
+{% macro bigquery__append_strategy() %}{{ return('merge') }}{% endmacro %}
