@@ -57,6 +57,7 @@ class RawLayerTranslator(DagsterDltTranslator):
     """Maps a source's dlt resources to raw-layer asset specs in that source's group."""
 
     source_name: str = ""
+    warehouse_kind: str = "duckdb"
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         dataset = data.resource.name
@@ -70,7 +71,7 @@ class RawLayerTranslator(DagsterDltTranslator):
                 f"`{raw_schema(self.source_name)}.{dataset}`: {DATASET_MEANING.get(dataset, dataset)}."
             ),
             owners=[OWNER],
-            kinds={"dlt", "duckdb"},
+            kinds={"dlt", self.warehouse_kind},
         )
 
 
@@ -87,7 +88,7 @@ def raw_load_assets(
 ) -> list[dg.AssetsDefinition]:
     """The raw-layer assets of one source: one multi-asset for its state datasets (merged on
     their keys, incremental), one daily-partitioned asset for its usage (one run per range)."""
-    translator = RawLayerTranslator(source_name=source_name)
+    translator = RawLayerTranslator(source_name=source_name, warehouse_kind=definition_warehouse.kind)
     state = [d for d in datasets if d not in PARTITIONED_DATASETS]
     usage = [d for d in datasets if d in PARTITIONED_DATASETS]
     loads = [("state", state, None), ("usage", usage, partitions)]
