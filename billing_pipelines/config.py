@@ -175,9 +175,7 @@ class BigQuerySourceConfig(BigQueryConnection):
     datasets: dict[DatasetName, SqlDatasetConfig] = Field(min_length=1)
 
 
-SourceConfig = Annotated[
-    SqlSourceConfig | SnowflakeSourceConfig | BigQuerySourceConfig, Field(discriminator="kind")
-]
+SourceConfig = Annotated[SqlSourceConfig | SnowflakeSourceConfig | BigQuerySourceConfig, Field(discriminator="kind")]
 """One entry of `sources:`; `kind` says how it is read."""
 
 
