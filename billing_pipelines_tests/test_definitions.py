@@ -71,7 +71,15 @@ def test_usage_is_daily_partitioned_with_single_run_backfills(asset_graph):
 
 def test_the_dbt_models_are_one_step(asset_graph):
     steps = {asset_graph.get(key).assets_def.node_def.name for key in asset_graph.materializable_asset_keys}
-    assert steps == {"app_db_state", "app_db_usage", "landing_state", "landing_usage", "dbt_models"}
+    loads = {
+        "app_db_state",
+        "app_db_usage",
+        "usage_lake_usage",
+        "product_analytics_usage",
+        "landing_state",
+        "landing_usage",
+    }
+    assert steps == {*loads, "dbt_models"}
 
 
 @pytest.mark.parametrize(

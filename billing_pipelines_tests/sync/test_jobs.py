@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from billing_pipelines.config import WarehouseConfig, parse_config
+from billing_pipelines.config import parse_config
 from billing_pipelines.defs.sync.jobs import executor_for
 
 DUCKDB = parse_config('history_start: "2026-08-01"\nwarehouse: {kind: duckdb}\n')
@@ -13,6 +13,10 @@ def test_a_duckdb_warehouse_runs_the_steps_in_the_run_process():
 
 
 def test_a_server_warehouse_runs_each_step_in_its_own_process():
-    # No server kind is accepted by billing.yaml yet; this is the choice it will get.
-    server = DUCKDB.model_copy(update={"warehouse": WarehouseConfig.model_construct(kind="postgres", path="")})
-    assert executor_for(server) is dg.multiprocess_executor
+    for warehouse in (
+        "{kind: postgres, url_env: WAREHOUSE_URL}",
+        "{kind: snowflake, account: acme, user: loader, database: BILLING}",
+        "{kind: bigquery, project: acme-billing}",
+    ):
+        server = parse_config(f'history_start: "2026-08-01"\nwarehouse: {warehouse}\n')
+        assert executor_for(server) is dg.multiprocess_executor
