@@ -20,7 +20,7 @@ with any part of the URL that could hold a secret blanked out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from urllib.parse import quote, quote_plus
 
 import adbc_driver_postgresql.dbapi as adbc_postgres
@@ -28,6 +28,7 @@ import connectorx
 import pyarrow as pa
 from sqlalchemy.engine import URL
 
+from billing_pipelines.lib.arrow_batches import rebatched
 from billing_pipelines.lib.sql_queries import NAIVE_UTC_DIALECTS, POSTGRES, described_sql, text_cast_sql
 
 BULK_DIALECTS = frozenset({POSTGRES, *NAIVE_UTC_DIALECTS})
@@ -101,25 +102,6 @@ def text_columns(schema: pa.Schema) -> list[str]:
         if not any(native(field.type) for native in _NATIVE_TYPES)
         or (field.metadata or {}).get(POSTGRES_TYPE) in REINTERPRETED_POSTGRES_TYPES
     ]
-
-
-def rebatched(batches: Iterable[pa.RecordBatch], batch_rows: int) -> Iterator[pa.Table]:
-    """The rows of `batches`, in order, as tables of `batch_rows` rows (the last one fewer),
-    whatever size the driver's batches have; slices share their memory."""
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
-    for batch in batches:
-        offset = 0
-        while offset < batch.num_rows:
-            piece = batch.slice(offset, batch_rows - pending_rows)
-            pending.append(piece)
-            pending_rows += piece.num_rows
-            offset += piece.num_rows
-            if pending_rows == batch_rows:
-                yield pa.Table.from_batches(pending)
-                pending, pending_rows = [], 0
-    if pending_rows:
-        yield pa.Table.from_batches(pending)
 
 
 def widened(table: pa.Table) -> pa.Table:

@@ -28,8 +28,10 @@ _EVENT_DATE_SQL = (
 )
 
 
-def event_dates(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+def event_dates(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """The UTC day of each event time (text or timestamp), NULL where it does not parse."""
+    if pa.types.is_timestamp(values.type):
+        return timestamp_dates(values)
     connection = duckdb.connect(config={"threads": 1})  # one thread: rows keep their order
     try:
         connection.execute("SET TimeZone = 'UTC'")
@@ -38,6 +40,16 @@ def event_dates(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     finally:
         connection.close()
     return days.combine_chunks().cast(pa.date32())
+
+
+def timestamp_dates(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The UTC day of typed timestamps, computed by Arrow (no text round trip). An aware
+    timestamp is stored as UTC, so it is read as its UTC wall time; a naive one is UTC already,
+    as staging reads it (the warehouse session runs in UTC)."""
+    utc_wall_time = values.type if values.type.tz is None else pa.timestamp(values.type.unit)
+    if isinstance(values, pa.ChunkedArray):
+        return pa.chunked_array([chunk.view(utc_wall_time) for chunk in values.chunks], utc_wall_time).cast(pa.date32())
+    return values.view(utc_wall_time).cast(pa.date32())
 
 
 def with_event_dates(table: pa.Table, event_time_column: str = EVENT_TIME_COLUMN) -> pa.Table:

@@ -15,6 +15,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 
 from billing_pipelines.config import PARTITIONED_DATASETS
+from billing_pipelines.lib.runtime import keep_row_ids
 from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse
 from billing_pipelines.lib.windows import Window, window_of
 
@@ -38,7 +39,7 @@ def raw_asset_key(source_name: str, dataset: str) -> dg.AssetKey:
 
 def raw_loads(sources: list[str], datasets) -> dg.AssetSelection:
     """The raw-layer assets `["raw_<source>", <dataset>]` of some sources."""
-    return dg.AssetSelection.keys(*[raw_asset_key(source, dataset) for source in sources for dataset in datasets])
+    return dg.AssetSelection.assets(*[raw_asset_key(source, dataset) for source in sources for dataset in datasets])
 
 
 def source_system_spec(source_name: str, dataset: str, system_kind: str, description: str) -> dg.AssetSpec:
@@ -129,6 +130,7 @@ def _dlt_load(
     )
     def load(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: Warehouse):
         window = window_of(context) if partitions else None
+        keep_row_ids(pipeline_name, warehouse.has_row_ids(dataset_name))
         yield from dlt.run(
             context=context,
             dlt_source=make_source(datasets, window),

@@ -47,6 +47,8 @@ CANONICAL_SCHEMA = "billing"
 DUCKDB_MEMORY_LIMIT_ENV = "BILLING_DUCKDB_MEMORY_LIMIT"
 DLT_BUFFER_ENV = "DATA_WRITER__BUFFER_MAX_ITEMS"
 DBT_TARGET_ENV = "BILLING_DBT_TARGET"
+STAGING_SUFFIX = "_staging"
+"""dlt's name for the staging dataset beside a dataset (its merge loads land there first)."""
 READS_PIPELINE = "billing_reads"
 """The dlt pipeline whose SQL client runs the read-side queries on a server warehouse."""
 DUCKDB_RELATIONS = "SELECT table_schema, table_name FROM information_schema.tables"
@@ -174,6 +176,15 @@ class Warehouse(dg.ConfigurableResource):
     def relations_sql(self) -> str:
         """A query listing (schema, name) of every table and view, in the warehouse's own case."""
         return DUCKDB_RELATIONS if self.kind == "duckdb" else relations_sql(self.server_config)
+
+    def has_row_ids(self, dataset_name: str) -> bool:
+        """Whether a raw table of `dataset_name` has dlt's per-row `_dlt_id` column: tables made
+        before loads stopped writing it (see `lib/runtime.py`) declare it, and their loads keep
+        filling it (a load without it would fail there)."""
+        if not self.exists:
+            return False
+        config = None if self.kind == "duckdb" else self.server_config
+        return bool(self.query(row_id_columns_sql(config, [dataset_name, f"{dataset_name}{STAGING_SUFFIX}"])))
 
 
 def warehouse_for(config: BillingConfig) -> Warehouse:
@@ -342,6 +353,24 @@ def relations_sql(config: ServerConfig) -> str:
         "SELECT table_schema, table_name FROM information_schema.tables"
         " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
     )
+
+
+def row_id_columns_sql(config: ServerConfig | None, schemas: list[str]) -> str:
+    """(schema, table) of every data table in `schemas` with a `_dlt_id` column (config None:
+    DuckDB; dlt's own `_dlt_*` tables always have one), matched without regard to case
+    (Snowflake folds dlt's names to upper case)."""
+    names = ", ".join(f"'{schema.upper()}'" for schema in schemas)
+    where = (
+        f"upper(table_schema) IN ({names}) AND upper(substr(table_name, 1, 4)) <> '_DLT'"
+        " AND upper(column_name) = '_DLT_ID'"
+    )
+    columns = "SELECT table_schema, table_name FROM"
+    if isinstance(config, SnowflakeWarehouseConfig):
+        return f'{columns} "{config.database.upper()}".information_schema.columns WHERE {where}'
+    if isinstance(config, BigQueryWarehouseConfig):
+        region = f"region-{(config.location or 'US').lower()}"
+        return f"{columns} `{config.project}`.`{region}`.INFORMATION_SCHEMA.COLUMNS WHERE {where}"
+    return f"{columns} information_schema.columns WHERE {where}"
 
 
 def server_identity(config: ServerConfig) -> str:

@@ -24,6 +24,7 @@ from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from billing_pipelines.config import PARTITIONED_DATASETS, SqlDatasetConfig
+from billing_pipelines.lib.arrow_batches import read_ahead
 from billing_pipelines.lib.event_dates import with_event_dates
 from billing_pipelines.lib.windows import Window
 
@@ -46,6 +47,18 @@ class WindowReader(Protocol):
         bounds alone where the driver cannot bind while streaming, never text from elsewhere."""
 
 
+def raw_write_disposition(usage: bool) -> dict:
+    """How a load writes raw: rows whose primary key the load delivers replace the stored ones,
+    so re-reading a window or a change replaces, never appends.
+
+    State keeps one row per key (the latest a load read). Usage is kept exactly as the source
+    delivered it: two rows of one window with the same `event_id` both stay in raw, and the
+    canonical model decides between them (and can show the conflict), instead of dlt dropping
+    one at random before anything could see it. It also spares a history load the sort of
+    every row by key."""
+    return {"disposition": "merge", "strategy": "delete-insert", "deduplicated": usage}
+
+
 def windowed_dataset(
     dataset: str, config: SqlDatasetConfig, reader: WindowReader, window: Window | None, batch_rows: int
 ) -> DltResource:
@@ -61,15 +74,17 @@ def windowed_dataset(
             primary_key=(),
         )
 
+    usage = dataset in PARTITIONED_DATASETS
+
     @dlt.resource(
         name=dataset,
         primary_key=config.primary_key,
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        write_disposition=raw_write_disposition(usage),
     )
     def rows(changed=cursor) -> Iterator[pa.Table]:
         end = changed.end_value if changed.end_value is not None else reader.bound(LATEST)
-        for batch in reader.batches(config, changed.start_value, end, batch_rows):
-            yield with_event_dates(batch) if dataset in PARTITIONED_DATASETS else batch
+        for batch in read_ahead(reader.batches(config, changed.start_value, end, batch_rows)):
+            yield with_event_dates(batch) if usage else batch
 
     return rows
 

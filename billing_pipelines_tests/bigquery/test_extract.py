@@ -13,7 +13,6 @@ from billing_pipelines.defs.bigquery.extract import (
     named_parameters,
     quoted_column,
     quoted_table,
-    rechunked,
 )
 
 WHERE = "WHERE t >= :window_start AND t < :window_end"
@@ -98,32 +97,6 @@ def test_the_table_form_reads_the_window_of_the_quoted_cursor():
         quoted_column("updated_at` OR TRUE --")
     with pytest.raises(ValueError, match="cursor"):
         quoted_column("updated_at\n")
-
-
-def _batches(*sizes: int, start: int = 0) -> list[pa.RecordBatch]:
-    batches = []
-    for size in sizes:
-        batches.append(pa.record_batch({"n": pa.array(range(start, start + size), pa.int64())}))
-        start += size
-    return batches
-
-
-@pytest.mark.parametrize(
-    "sizes, batch_rows, expected",
-    [
-        ((3, 5, 0, 7), 4, [4, 4, 4, 3]),
-        ((10,), 10, [10]),
-        ((1, 1, 1), 5, [3]),
-        ((25,), 10, [10, 10, 5]),
-        ((0,), 10, []),
-        ((), 10, []),
-    ],
-)
-def test_pages_are_rechunked_to_the_batch_size_keeping_every_row_in_order(sizes, batch_rows, expected):
-    tables = list(rechunked(_batches(*sizes), batch_rows))
-    assert [table.num_rows for table in tables] == expected
-    rows = [n for table in tables for n in table["n"].to_pylist()]
-    assert rows == list(range(sum(sizes)))
 
 
 def test_bignumeric_becomes_exact_text_and_numeric_stays_decimal():

@@ -13,27 +13,10 @@ from billing_pipelines.lib.bulk_reads import (
     SourceReadError,
     bulk_batches,
     driver_uri,
-    rebatched,
     redacted,
     text_columns,
     widened,
 )
-
-
-def batches_of(*sizes: int) -> list[pa.RecordBatch]:
-    start = 0
-    batches = []
-    for size in sizes:
-        batches.append(pa.record_batch({"n": pa.array(range(start, start + size), pa.int64())}))
-        start += size
-    return batches
-
-
-def test_rebatched_cuts_driver_batches_to_the_run_size_in_order():
-    tables = list(rebatched(batches_of(3, 5, 0, 2), batch_rows=4))
-    assert [table.num_rows for table in tables] == [4, 4, 2]
-    assert [n for table in tables for n in table["n"].to_pylist()] == list(range(10))
-    assert list(rebatched([], batch_rows=4)) == []
 
 
 def test_widened_gives_the_python_drivers_integer_and_float_widths():

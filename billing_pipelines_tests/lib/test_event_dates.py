@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import duckdb
 import pyarrow as pa
+import pytest
 
 from billing_pipelines.lib.event_dates import EVENT_DATE_COLUMN, distinct_days, event_dates, with_event_dates
 
@@ -55,3 +56,25 @@ def test_with_event_dates_keeps_rows_in_order_and_replaces_a_delivered_column():
 def test_a_table_without_event_times_is_undated_not_dated_by_another_column():
     table = pa.table({"updated_at": ["2026-09-01 10:00:00"]})
     assert with_event_dates(table)[EVENT_DATE_COLUMN].to_pylist() == [None]
+
+
+MOMENTS = [
+    datetime(2026, 9, 1, 23, 59, 59, 999999, tzinfo=UTC),  # the last instant of a day
+    datetime(2026, 9, 2, tzinfo=UTC),  # the first of the next
+    datetime(1969, 12, 31, 12, tzinfo=UTC),  # before the epoch
+    None,
+]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("zone", [None, "UTC", "America/New_York", "+05:30"])
+def test_typed_timestamps_get_the_day_staging_parses_in_any_unit_and_zone(unit, zone):
+    if zone is None:  # naive: UTC wall time, as a source reading in a UTC session delivers it
+        values = pa.array([m.replace(tzinfo=None) if m else None for m in MOMENTS], pa.timestamp(unit))
+    else:
+        values = pa.array(MOMENTS, pa.timestamp(unit, "UTC")).cast(pa.timestamp(unit, zone))
+    as_text = [None if v is None else str(v) for v in values.to_pylist()]
+    expected = staging_days(as_text)
+    assert expected == [date(2026, 9, 1), date(2026, 9, 2), date(1969, 12, 31), None]
+    assert event_dates(values).to_pylist() == expected
+    assert event_dates(pa.chunked_array([values[:1], values[1:]])).to_pylist() == expected

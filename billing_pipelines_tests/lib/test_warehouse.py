@@ -4,12 +4,16 @@ helper for `warehouse.kind`, and never lets a secret out of the variable that ho
 import base64
 import json
 import os
+import uuid
 
 import dagster as dg
+import dlt
+import pyarrow as pa
 import pytest
 
 from billing_pipelines.config import parse_config
 from billing_pipelines.lib.memory import engine_limits
+from billing_pipelines.lib.runtime import keep_row_ids
 from billing_pipelines.lib.warehouse import (
     DUCKDB_RELATIONS,
     Warehouse,
@@ -17,8 +21,10 @@ from billing_pipelines.lib.warehouse import (
     dbt_environment,
     dlt_destination,
     relations_sql,
+    row_id_columns_sql,
     warehouse_for,
 )
+from billing_pipelines.lib.windowed_reads import raw_write_disposition
 
 SECRET = "s3cret-Pa55"
 
@@ -201,3 +207,73 @@ def test_connect_is_for_the_duckdb_file_only(tmp_path, secrets):
     with pytest.raises(WarehouseError, match="use query"):
         with warehouse.connect():
             pass
+
+
+# --- raw tables made when dlt still wrote a per-row `_dlt_id` ----------------------------------
+
+
+def _load_usage(warehouse: Warehouse, dataset: str, quantities: list[int]) -> None:
+    """A raw load as `raw_assets` runs it: row ids only where the dataset's tables have them."""
+    pipeline_name = f"load_{dataset}"
+    keep_row_ids(pipeline_name, warehouse.has_row_ids(dataset))
+    rows = pa.table({"event_id": pa.array(range(len(quantities)), pa.int64()), "quantity": quantities})
+    resource = dlt.resource(
+        rows, name="usage_events", primary_key="event_id", write_disposition=raw_write_disposition(usage=True)
+    )
+    warehouse.dlt_pipeline(pipeline_name, dataset).run(resource)
+
+
+def _columns(warehouse: Warehouse, dataset: str) -> list[str]:
+    return [
+        name
+        for (name,) in warehouse.query(
+            f"SELECT column_name FROM information_schema.columns WHERE table_schema = '{dataset}'"
+            " AND table_name = 'usage_events' ORDER BY 1"
+        )
+    ]
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_local_warehouse(request, tmp_path, monkeypatch):
+    if request.param == "duckdb":
+        return Warehouse(path=str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("TEST_WAREHOUSE_URL", request.getfixturevalue("postgres_url"))
+    return warehouse_for(config_with(tmp_path, POSTGRES))
+
+
+def test_new_raw_tables_have_no_row_ids(any_local_warehouse):
+    warehouse, dataset = any_local_warehouse, f"raw_new_{uuid.uuid4().hex[:8]}"
+    _load_usage(warehouse, dataset, [1, 2])
+    _load_usage(warehouse, dataset, [1, 2, 3])
+    assert _columns(warehouse, dataset) == ["_dlt_load_id", "event_id", "quantity"]
+    assert not warehouse.has_row_ids(dataset)
+    assert warehouse.query(f"SELECT event_id, quantity FROM {dataset}.usage_events ORDER BY 1") == [
+        (0, 1),
+        (1, 2),
+        (2, 3),
+    ]
+
+
+def test_raw_tables_made_with_row_ids_keep_getting_them(any_local_warehouse, monkeypatch):
+    warehouse, dataset = any_local_warehouse, f"raw_legacy_{uuid.uuid4().hex[:8]}"
+    with monkeypatch.context() as before:  # how every load ran before
+        before.setenv("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
+        warehouse.dlt_pipeline("before", dataset).run(
+            dlt.resource(pa.table({"event_id": [0], "quantity": [1]}), name="usage_events", primary_key="event_id")
+        )
+    assert warehouse.has_row_ids(dataset)
+
+    _load_usage(warehouse, dataset, [10, 20, 30])
+
+    rows = warehouse.query(f"SELECT event_id, quantity, _dlt_id IS NOT NULL FROM {dataset}.usage_events ORDER BY 1")
+    assert rows == [(0, 10, True), (1, 20, True), (2, 30, True)]
+    other = f"raw_other_{uuid.uuid4().hex[:8]}"
+    _load_usage(warehouse, other, [1])  # another dataset in the same process is not affected
+    assert "_dlt_id" not in _columns(warehouse, other)
+
+
+def test_the_row_id_lookup_reads_each_warehouses_catalog_in_its_case(tmp_path, secrets):
+    snowflake = row_id_columns_sql(config_with(tmp_path, SNOWFLAKE).warehouse, ["raw_app_db"])
+    assert 'FROM "ANALYTICS".information_schema.columns' in snowflake and "IN ('RAW_APP_DB')" in snowflake
+    bigquery = row_id_columns_sql(config_with(tmp_path, BIGQUERY).warehouse, ["raw_app_db"])
+    assert "FROM `acme-billing`.`region-eu`.INFORMATION_SCHEMA.COLUMNS" in bigquery

@@ -2,7 +2,6 @@
 how the connector's result chunks become the run's batches."""
 
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -12,7 +11,6 @@ from billing_pipelines.defs.snowflake.extract import (
     dataset_statement,
     numeric_binds,
     quoted_name,
-    rechunk,
     typed_bind,
     unfolded_names,
 )
@@ -109,28 +107,3 @@ def test_window_bounds_are_bound_with_their_snowflake_type():
 def test_column_names_folded_by_snowflake_come_back_as_written():
     table = pa.table({"EVENT_ID": ["e1"], "eventSource": ["api"], "_EVENT_DATE": [None], "COUNT(*)": [1]})
     assert unfolded_names(table).column_names == ["event_id", "eventSource", "_event_date", "count(*)"]
-
-
-def _ids(start: int, stop: int) -> pa.Table:
-    return pa.table({"id": pa.array(range(start, stop), pa.int64())})
-
-
-def test_rechunk_cuts_and_joins_chunks_into_batches_of_the_run_size():
-    chunks = [_ids(0, 3), _ids(3, 3), _ids(3, 10), _ids(10, 11), _ids(11, 16)]
-    batches = list(rechunk(chunks, batch_rows=4))
-    assert [batch.num_rows for batch in batches] == [4, 4, 4, 4]
-    assert [value for batch in batches for value in batch["id"].to_pylist()] == list(range(16))
-    assert [batch.num_rows for batch in rechunk(chunks, batch_rows=5)] == [5, 5, 5, 1]
-
-
-def test_rechunk_of_no_rows_yields_nothing():
-    assert list(rechunk([], batch_rows=10)) == []
-    assert list(rechunk([_ids(0, 0)], batch_rows=10)) == []
-
-
-def test_rechunk_promotes_chunks_of_different_widths_to_one_schema():
-    narrow = pa.table({"quantity": pa.array([1, 2], pa.int8()), "amount": pa.array([Decimal("0.5")] * 2)})
-    wide = pa.table({"quantity": pa.array([2**40], pa.int64()), "amount": pa.array([Decimal("1.000000001")])})
-    (batch,) = rechunk([narrow, wide], batch_rows=10)
-    assert batch.schema.field("quantity").type == pa.int64()
-    assert batch["amount"].to_pylist() == [Decimal("0.5"), Decimal("0.5"), Decimal("1.000000001")]

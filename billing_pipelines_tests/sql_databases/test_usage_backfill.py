@@ -128,7 +128,7 @@ def test_backfill_holds_the_sources_own_daily_sums_and_a_rerun_changes_nothing(s
             assert sums(warehouse.execute(RAW_SUMS).fetchall()) == expected
             loaded.append(
                 warehouse.execute(
-                    "SELECT * EXCLUDE (_dlt_load_id, _dlt_id) FROM raw_app.usage_events ORDER BY event_id"
+                    "SELECT * EXCLUDE (_dlt_load_id) FROM raw_app.usage_events ORDER BY event_id"
                 ).fetchall()
             )
     assert len(loaded[0]) == 15_000 and loaded[1] == loaded[0]

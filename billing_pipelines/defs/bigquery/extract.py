@@ -14,7 +14,7 @@ timestamps, JSON as its text; BIGNUMERIC, wider than any DuckDB decimal, as exac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,6 +24,7 @@ from dlt.extract.source import DltSource
 
 from billing_pipelines.config import WINDOW_PARAMETERS, BigQuerySourceConfig, SqlDatasetConfig
 from billing_pipelines.defs.bigquery.resources import bigquery_resource
+from billing_pipelines.lib.arrow_batches import rebatched
 from billing_pipelines.lib.windowed_reads import windowed_source
 from billing_pipelines.lib.windows import Window
 
@@ -93,29 +94,6 @@ def dataset_query(dataset: SqlDatasetConfig) -> str:
     return f"SELECT * FROM {quoted_table(dataset.table)} WHERE {cursor} >= @window_start AND {cursor} < @window_end"
 
 
-def rechunked(batches: Iterable[pa.RecordBatch], batch_rows: int) -> Iterator[pa.Table]:
-    """The rows of `batches` as tables of exactly `batch_rows` rows (the last may have fewer,
-    none is empty), whatever sizes the pages or streams came in: memory holds at most one
-    output table plus one incoming batch."""
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        pending.append(batch)
-        pending_rows += batch.num_rows
-        if pending_rows >= batch_rows:
-            table = pa.Table.from_batches(pending)
-            offset = 0
-            while pending_rows - offset >= batch_rows:
-                yield table.slice(offset, batch_rows)
-                offset += batch_rows
-            pending = table.slice(offset).to_batches()
-            pending_rows -= offset
-    if pending_rows:
-        yield pa.Table.from_batches(pending)
-
-
 def exact_wide_decimals(table: pa.Table) -> pa.Table:
     """BIGNUMERIC columns (decimal256, wider than DuckDB's DECIMAL(38)) as exact decimal text."""
     for index, field in enumerate(table.schema):
@@ -150,7 +128,7 @@ class BigQueryReader:
             # job's first response carries no rows, so none are fetched twice.
             rows = job.result(page_size=None if read_client else batch_rows)
             pages = rows.to_arrow_iterable(bqstorage_client=read_client, max_stream_count=STORAGE_STREAMS)
-            for table in rechunked(pages, batch_rows):
+            for table in rebatched(pages, batch_rows):
                 yield exact_wide_decimals(table)
 
 

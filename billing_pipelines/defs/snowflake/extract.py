@@ -10,7 +10,7 @@ state from the live cursor, `_event_date`) is `lib/windowed_reads.py`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from dlt.extract.source import DltSource
 
 from billing_pipelines.config import SnowflakeSourceConfig, SqlDatasetConfig
 from billing_pipelines.defs.snowflake.resources import snowflake_connection
+from billing_pipelines.lib.arrow_batches import rebatched
 from billing_pipelines.lib.windowed_reads import windowed_source
 from billing_pipelines.lib.windows import Window
 
@@ -116,29 +117,6 @@ def unfolded_names(table: pa.Table) -> pa.Table:
     return table.rename_columns([name.lower() if name == name.upper() else name for name in table.column_names])
 
 
-def rechunk(tables: Iterable[pa.Table], batch_rows: int) -> Iterator[pa.Table]:
-    """The rows of `tables`, in order, as tables of exactly `batch_rows` rows (the last one
-    fewer), whatever sizes the connector's result chunks have.
-
-    Slices share the chunks' memory, so at most one pending batch plus one chunk is held.
-    Chunks may differ in physical type (Snowflake sends the narrowest integer each chunk fits):
-    they are promoted to a common one."""
-    pending: list[pa.Table] = []
-    pending_rows = 0
-    for table in tables:
-        if table.num_rows == 0:
-            continue
-        pending.append(table)
-        pending_rows += table.num_rows
-        while pending_rows >= batch_rows:
-            joined = pa.concat_tables(pending, promote_options="permissive")
-            yield joined.slice(0, batch_rows)
-            rest = joined.slice(batch_rows)
-            pending, pending_rows = [rest], rest.num_rows
-    if pending_rows:
-        yield pa.concat_tables(pending, promote_options="permissive")
-
-
 @dataclass(frozen=True)
 class SnowflakeReader:
     """Reads through dagster-snowflake's `SnowflakeResource`: bounds bound by the server, rows
@@ -157,7 +135,7 @@ class SnowflakeReader:
             cursor.execute(statement, [typed_bind(start), typed_bind(end)])
             # Microseconds in every chunk: one schema across chunks, and DuckDB's precision.
             chunks = cursor.fetch_arrow_batches(force_microsecond_precision=True)
-            yield from rechunk((unfolded_names(chunk) for chunk in chunks), batch_rows)
+            yield from rebatched((unfolded_names(chunk) for chunk in chunks), batch_rows)
 
 
 def snowflake_source(

@@ -37,7 +37,7 @@ def executor_for(config: BillingConfig) -> dg.ExecutorDefinition:
 def pulled_loads(config: BillingConfig, datasets: tuple[str, ...]) -> dg.AssetSelection:
     """The raw loads of `datasets` that the enabled pulled sources (SQL, Snowflake, BigQuery)
     are configured to provide."""
-    return dg.AssetSelection.keys(
+    return dg.AssetSelection.assets(
         *[
             raw_asset_key(name, dataset)
             for name, source in config.enabled_sources.items()
