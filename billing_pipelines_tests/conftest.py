@@ -1,5 +1,6 @@
-"""Shared fixtures: real PostgreSQL and MySQL (MariaDB) databases per test session, and a
-project config per test."""
+"""Shared fixtures: real PostgreSQL and MySQL (MariaDB) databases per test session, the
+Snowflake and BigQuery stand-ins (started once per session, on first use), and a project config
+per test."""
 
 import os
 import uuid
@@ -9,6 +10,8 @@ import sqlalchemy as sa
 
 from billing_pipelines.config import current_config, parse_config
 from billing_pipelines.lib.runtime import apply_process_settings
+from billing_pipelines.sandbox.bigquery_standin import running_bigquery
+from billing_pipelines.sandbox.snowflake_standin import running_snowflake
 
 apply_process_settings()
 
@@ -46,6 +49,23 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     yield from scratch_database(MYSQL_ADMIN_URL)
+
+
+@pytest.fixture(scope="session")
+def snowflake_standin(tmp_path_factory):
+    """A fakesnow server, shared by the session: tests keep to their own tables or reseed them."""
+    with running_snowflake(tmp_path_factory.mktemp("snowflake")) as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def bigquery(tmp_path_factory):
+    """Settings of a running BigQuery emulator (`project`, `api_endpoint`, `client()`).
+
+    The first session installs the emulator's own virtual environment (`.venvs/bqemulator`); later
+    sessions reuse it. An emulator that cannot start fails the tests: it is never skipped."""
+    with running_bigquery(tmp_path_factory.mktemp("bigquery")) as settings:
+        yield settings
 
 
 @pytest.fixture

@@ -1,8 +1,5 @@
-"""A BigQuery emulator per test session, seeded with a product-analytics usage table.
-
-The first session installs the emulator's own virtual environment (`.venvs/bqemulator`); later
-sessions reuse it. An emulator that cannot start fails the tests: it is never skipped.
-"""
+"""The session's BigQuery emulator (`bigquery` in the root conftest), seeded with a
+product-analytics usage table."""
 
 import random
 from datetime import UTC, datetime, timedelta
@@ -12,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from billing_pipelines.sandbox.bigquery_standin import running_bigquery, seed_usage
+from billing_pipelines.sandbox.bigquery_standin import seed_usage
 
 HOSTILE_METRIC = "x'); DROP TABLE product.usage_events; --"
 BIG_QUANTITY = Decimal("12345678901234567890.123456789")
@@ -52,13 +49,6 @@ def usage_rows(count: int, seed: int = 7) -> pa.Table:
             ),
         }
     )
-
-
-@pytest.fixture(scope="session")
-def bigquery(tmp_path_factory):
-    """Settings of a running emulator (`project`, `api_endpoint`, `client()`)."""
-    with running_bigquery(tmp_path_factory.mktemp("bigquery")) as settings:
-        yield settings
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""The Snowflake stand-in (a fakesnow server, started once per session) seeded with usage, and
-the billing.yaml entry of a source reading it."""
+"""The Snowflake stand-in (the session's fakesnow server, `snowflake_standin` in the root
+conftest) seeded with usage, and the billing.yaml entry of a source reading it."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,7 +13,6 @@ from billing_pipelines.sandbox.snowflake_standin import (
     STANDIN_PASSWORD,
     USAGE_DATABASE,
     USAGE_SCHEMA,
-    running_snowflake,
     seed_usage,
 )
 
@@ -52,12 +51,6 @@ def seed_table() -> pa.Table:
             "properties": pa.array(columns[5], pa.string()),
         }
     )
-
-
-@pytest.fixture(scope="session")
-def snowflake_standin(tmp_path_factory):
-    with running_snowflake(tmp_path_factory.mktemp("snowflake")) as standin:
-        yield standin
 
 
 @pytest.fixture
