@@ -8,16 +8,17 @@ to the dbt staging models with no extra configuration. Upstream of it sits an ex
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 
-from billing_pipelines.config import PARTITIONED_DATASETS
+from billing_pipelines.config import PARTITIONED_DATASETS, BillingConfig, ConfigError, config_path
 from billing_pipelines.lib.runtime import keep_row_ids
-from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse
-from billing_pipelines.lib.windows import Window, window_of
+from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse, warehouse_for
+from billing_pipelines.lib.windows import Window, usage_partitions, window_of
 
 DATASET_MEANING = {
     "customers": "who is billed: names, billing addresses, tax ids, currency",
@@ -139,3 +140,47 @@ def _dlt_load(
         )
 
     return load
+
+
+@dataclass(frozen=True)
+class PulledSourceKind:
+    """What differs between the kinds of source the pipeline pulls with queries (`sql`,
+    `snowflake`, `bigquery`); everything else about their assets is shared."""
+
+    kind: str
+    """The `kind` of the sources in billing.yaml."""
+    system: Callable[[Any], str]
+    """The kind shown on a source's external assets (its database engine)."""
+    describe: Callable[[str, Any], str]
+    """A source's description when billing.yaml gives none."""
+    read: Callable[[str, Any, list[str], Window | None, int], DltSource]
+    """The dlt source reading some datasets of a source, for a window, in batches of a size."""
+    check_dataset: Callable[[Any], Any] | None = None
+    """Builds a dataset's statement, raising ValueError where it cannot be built safely."""
+
+
+def pulled_source_definitions(config: BillingConfig, source_kind: PulledSourceKind) -> dg.Definitions:
+    """For each enabled source of one kind: its datasets as external assets in the source
+    system, and the dlt loads into `raw_<source>`. A dataset whose SQL cannot be built safely
+    fails loading the definitions, naming it, rather than a run reading it."""
+    partitions = usage_partitions(config.history_start)
+    warehouse = warehouse_for(config)
+    batch_rows = warehouse.limits.source_batch_rows
+    assets: list = []
+    for name, source in config.enabled_sources_of(source_kind.kind).items():
+        datasets = list(source.datasets)
+        if source_kind.check_dataset is not None:
+            for dataset in datasets:
+                try:
+                    source_kind.check_dataset(source.datasets[dataset])
+                except ValueError as error:
+                    raise ConfigError(f"{config_path()}: sources.{name}.datasets.{dataset}: {error}") from None
+        described = source.description or source_kind.describe(name, source)
+        system = source_kind.system(source)
+        assets += [source_system_spec(name, dataset, system, described) for dataset in datasets]
+
+        def make_source(selected, window, name=name, source=source):
+            return source_kind.read(name, source, selected, window, batch_rows)
+
+        assets += raw_load_assets(name, make_source, datasets, partitions, warehouse)
+    return dg.Definitions(assets=assets)
