@@ -51,7 +51,8 @@ def raw_write_disposition(usage: bool) -> dict:
     """How a load writes raw: rows whose primary key the load delivers replace the stored ones,
     so re-reading a window or a change replaces, never appends.
 
-    State keeps one row per key (the latest a load read). Usage is kept exactly as the source
+    State keeps one row per key: of two versions read by one load, the one with the later
+    cursor (`dedup_sort` on the cursor column). Usage is kept exactly as the source
     delivered it: two rows of one window with the same `event_id` both stay in raw, and the
     canonical model decides between them (and can show the conflict), instead of dlt dropping
     one at random before anything could see it. It also spares a history load the sort of
@@ -80,6 +81,7 @@ def windowed_dataset(
         name=dataset,
         primary_key=config.primary_key,
         write_disposition=raw_write_disposition(usage),
+        columns=None if usage else {config.cursor: {"dedup_sort": "desc"}},
     )
     def rows(changed=cursor) -> Iterator[pa.Table]:
         end = changed.end_value if changed.end_value is not None else reader.bound(LATEST)
