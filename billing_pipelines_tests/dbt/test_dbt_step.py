@@ -109,21 +109,21 @@ def test_a_single_partition_is_a_build_over_its_day(run):
     assert [args for args, _ in invocations] == [["build", *window_vars("2026-09-05", "2026-09-06")]]
 
 
-def test_an_unpartitioned_run_passes_no_window_and_first_builds_what_a_fresh_warehouse_lacks(run, manifest):
-    [(prebuild, _), (build, _)] = run(selection=[CUSTOMERS])
+def test_an_unpartitioned_run_passes_no_window_and_builds_in_the_same_build_what_a_fresh_warehouse_lacks(run, manifest):
+    [(build, _)] = run(selection=[CUSTOMERS])
     parents = {
         manifest["nodes"][uid]["name"]
         for uid in manifest["parent_map"]["model.billing_pipelines.customers"]
         if uid.startswith("model.")
     }
-    assert prebuild[:2] == ["run", "--select"] and parents <= set(prebuild[2].split())
-    assert "customers" not in prebuild[2].split()
-    assert build == ["build"]
+    assert build[:2] == ["build", "--select"] and parents <= set(build[2].split())
+    assert "customers" not in build[2].split()
+    assert "--vars" not in build
 
 
 def test_a_partitioned_run_building_only_unpartitioned_models_passes_no_window(run):
-    [_, (build, _)] = run(selection=[CUSTOMERS], tags={"dagster/partition": "2026-09-05"})
-    assert build == ["build"]
+    [(build, _)] = run(selection=[CUSTOMERS], tags={"dagster/partition": "2026-09-05"})
+    assert build[0] == "build" and "--vars" not in build
 
 
 def test_each_invocation_starts_from_the_parse_its_last_twin_left(run):

@@ -1,13 +1,18 @@
-"""A fresh warehouse: the dbt step first builds the missing models the selected ones read; on
-PostgreSQL it builds again the views its build dropped."""
+"""A fresh warehouse: the dbt step's build also takes the missing models the selected ones read,
+without their own tests; on PostgreSQL it builds again the views its build dropped."""
 
 import dagster as dg
 
 from billing_pipelines.defs.dbt.assets import lost_models, missing_inputs
+from billing_pipelines.defs.dbt.assets import tests_beyond_selection as extra_tests  # not collected as a test
 
 
 def model(schema: str, name: str) -> dict:
     return {"resource_type": "model", "schema": schema, "name": name, "alias": name}
+
+
+def data_test(name: str) -> dict:
+    return {"resource_type": "test", "schema": "billing", "name": name, "alias": name}
 
 
 MANIFEST = {
@@ -16,7 +21,9 @@ MANIFEST = {
         "model.p.stg_b": model("staging", "stg_b"),
         "model.p.usage": model("billing", "usage"),
         "model.p.daily": model("billing", "daily"),
-        "test.p.unique_usage": {"resource_type": "test", "schema": "billing", "name": "unique_usage", "alias": "u"},
+        "test.p.unique_usage": data_test("unique_usage"),
+        "test.p.not_null_stg_b": data_test("not_null_stg_b"),
+        "test.p.usage_matches_stg_b": data_test("usage_matches_stg_b"),
     },
     "parent_map": {
         "model.p.stg_a": ["source.p.raw.a"],
@@ -24,6 +31,8 @@ MANIFEST = {
         "model.p.usage": ["model.p.stg_a", "model.p.stg_b"],
         "model.p.daily": ["model.p.usage"],
         "test.p.unique_usage": ["model.p.usage"],
+        "test.p.not_null_stg_b": ["model.p.stg_b"],
+        "test.p.usage_matches_stg_b": ["model.p.usage", "model.p.stg_b"],
     },
 }
 USAGE, DAILY, STG_A = (dg.AssetKey(k) for k in (["billing", "usage"], ["billing", "daily"], ["staging", "stg_a"]))
@@ -55,3 +64,9 @@ def test_models_the_build_made_the_warehouse_lose_are_built_again():
     assert lost_models(MANIFEST, before, after) == ["daily"]
     assert lost_models(MANIFEST, before, before) == []
     assert lost_models(MANIFEST, set(), after) == []  # models created by the build are not lost
+
+
+def test_the_build_leaves_out_the_tests_of_the_missing_inputs_but_keeps_those_of_the_selection():
+    assert extra_tests(MANIFEST, ["stg_b"], selected={USAGE, STG_A}) == ["not_null_stg_b"]
+    assert extra_tests(MANIFEST, ["stg_b"], selected={STG_A}) == ["not_null_stg_b", "usage_matches_stg_b"]
+    assert extra_tests(MANIFEST, [], selected={USAGE}) == []

@@ -1,21 +1,28 @@
 {#
   Shared by the canonical models, so each rule is written once.
 
-  valid_staging_rows: the records of every source's staging model of an entity that passed
-  validation, as one union over the given columns (the canonical model then deduplicates them);
-  `where` narrows each model's read (a partition window).
+  staging_rows: the records of every source's staging model of an entity, valid or not, as one
+  union over the given columns; `where` narrows each model's read (a partition window).
+  valid_staging_rows: the same, only the records that passed validation (the canonical model
+  then deduplicates them).
 
   survivorship_order: which record of an entity wins when sources disagree - the newest
   updated_at, then the source that ranks first (staging_sources()), then the most recent
   delivery.
 #}
-{% macro valid_staging_rows(entity, columns, where=none) -%}
+{% macro staging_rows(entity, columns, where=none) -%}
     {%- for model in staging_models(entity) %}
     select {{ columns | join(', ') }}
     from {{ ref(model) }}
-    where reject_reason is null{% if where %} and {{ where }}{% endif %}
+    {%- if where %}
+    where {{ where }}
+    {%- endif %}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+{%- endmacro %}
+
+{% macro valid_staging_rows(entity, columns, where=none) -%}
+    {{ staging_rows(entity, columns, 'reject_reason is null' ~ (' and ' ~ where if where else '')) }}
 {%- endmacro %}
 
 {% macro survivorship_order() -%}

@@ -75,6 +75,37 @@
 
 
 {#
+  A raw `column` of warehouse type `raw_type` that already holds what parsing it as `kind` would
+  give, read without the text round trip; none when it must go through text. Only where the
+  round trip is exact for every value of the type, so staging accepts, rejects and types each
+  record exactly as through text, only without formatting and parsing it:
+  - DuckDB: timestamptz as a timestamp, date as a date (their text parses back to the same value,
+    infinities and BC dates included), and integers and decimals of at most 9 fractional and 29
+    integer digits as a decimal (widened exactly; floats round through text and are not here).
+  - Elsewhere none: Snowflake's text of a TIMESTAMP_TZ keeps milliseconds only, and PostgreSQL's
+    depends on the session's DateStyle.
+#}
+{% macro typed_parse(column, kind, raw_type) %}
+    {{ return(adapter.dispatch('typed_parse')(column, kind, raw_type)) }}
+{% endmacro %}
+
+{% macro default__typed_parse(column, kind, raw_type) %}{{ return(none) }}{% endmacro %}
+
+{% macro duckdb__typed_parse(column, kind, raw_type) %}
+    {%- set type = (raw_type or '') | lower | replace(' ', '') -%}
+    {%- set decimal = modules.re.fullmatch('(decimal|numeric)\\((\\d+),(\\d+)\\)', type) -%}
+    {%- if kind == 'timestamp' and type == 'timestampwithtimezone' or kind == 'date' and type == 'date' -%}
+        {{ return(column) }}
+    {%- elif kind == 'decimal' and (type in ['tinyint', 'smallint', 'integer', 'bigint', 'utinyint', 'usmallint',
+            'uinteger', 'ubigint'] or decimal and decimal.group(3) | int <= 9
+            and decimal.group(2) | int - decimal.group(3) | int <= 29) -%}
+        {{ return('cast(' ~ column ~ ' as ' ~ decimal_type() ~ ')') }}
+    {%- endif -%}
+    {{ return(none) }}
+{% endmacro %}
+
+
+{#
   on-run-start: PostgreSQL's stand-ins for try_cast, in the staging schema. Each accepts the
   forms DuckDB's try_cast accepts for real data and returns NULL for anything else instead of
   failing the query:

@@ -34,14 +34,12 @@
         database=declared.database, schema=declared.schema, identifier=declared.identifier) -%}
     {%- set present = [] -%}
     {%- set delivered = [] -%}
-    {%- if existing is not none -%}
-        {%- for column in adapter.get_columns_in_relation(existing) -%}
-            {%- do present.append(column.name | lower) -%}
-            {%- if not column.name.startswith('_') -%}
-                {%- do delivered.append({'name': column.name | lower, 'dtype': column.dtype | lower}) -%}
-            {%- endif -%}
-        {%- endfor -%}
-    {%- endif -%}
+    {%- for column in raw_table_columns(source_name, table_name) or [] -%}
+        {%- do present.append(column.name) -%}
+        {%- if not column.name.startswith('_') -%}
+            {%- do delivered.append(column) -%}
+        {%- endif -%}
+    {%- endfor -%}
     {%- set loads = adapter.get_relation(
         database=declared.database, schema=declared.schema, identifier='_dlt_loads') -%}
 
@@ -78,4 +76,21 @@
         {%- endif %}
         {%- endif %}
     ) as raw_contract
+{% endmacro %}
+
+
+{# The columns a raw table has in the warehouse, as [{'name': ..., 'dtype': ...}] in table order
+   (both lower case); none when the table does not exist (yet) or nothing is executing. #}
+{% macro raw_table_columns(source_name, table_name) %}
+    {%- set declared = source(source_name, table_name) -%}
+    {%- set existing = adapter.get_relation(
+        database=declared.database, schema=declared.schema, identifier=declared.identifier) if execute else none -%}
+    {%- if existing is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set columns = [] -%}
+    {%- for column in adapter.get_columns_in_relation(existing) -%}
+        {%- do columns.append({'name': column.name | lower, 'dtype': column.dtype | lower}) -%}
+    {%- endfor -%}
+    {{ return(columns) }}
 {% endmacro %}

@@ -169,56 +169,50 @@ from raw
   Every usage record, tagged `partitioned` (Dagster gives it the daily partitions). An unfiltered
   view: billing.usage_events and usage_events_quarantine read a window of it through
   `event_date`, the UTC day every usage loader stores beside the record (raw `_event_date`).
+  One select over raw, so that each column is computed from raw only when read: the event id of
+  a record that carries its own id needs no parse (usage_events reads the window's ids alone to
+  find repeated deliveries), and the payload JSON is built only where a read uses it.
 #}
 {% macro stage_usage_events(source, mapping) %}
 {{ config(tags=['partitioned']) }}
 {%- set m = staging_mapping('usage_events', source, mapping,
     required=['customer_id', 'metric', 'event_timestamp', 'quantity'], optional=['event_id', 'properties']) -%}
+{%- set customer_id = staged_text(m, 'customer_id') -%}
+{%- set metric = staged_text(m, 'metric') -%}
+{%- set quantity = staged_value(m, 'quantity', 'decimal') -%}
+{%- set event_timestamp = staged_value(m, 'event_timestamp', 'timestamp') -%}
+{%- set properties = staged_text(m, 'properties') -%}
 with raw as (
     select * from {{ raw_relation('raw_' ~ source, 'usage_events') }}
-),
-
-typed as (
-    select
-        {{ staged_text(m, 'event_id') }} as source_event_id,
-        {{ staged_text(m, 'customer_id') }} as customer_id,
-        {{ staged_text(m, 'metric') }} as metric,
-        {{ staged_value(m, 'quantity', 'decimal') }} as quantity,
-        {{ staged_value(m, 'event_timestamp', 'timestamp') }} as event_timestamp,
-        {{ staged_text(m, 'properties') }} as properties,
-        _event_date as event_date,
-        case
-            {{ check_delivery(m) }}
-            {{ check_present(m, 'customer_id') }}
-            {{ check_present(m, 'metric') }}
-            {{ check_parses(m, 'event_timestamp', 'timestamp', required=true) }}
-            {{ check_parses(m, 'quantity', 'decimal', required=true) }}
-        end as reject_reason,
-        {{ delivery_columns(m) }}
-    from raw
 )
 
 select
-    {{ usage_event_id('source_event_id') }} as event_id,
-    customer_id,
-    metric,
-    quantity,
-    event_timestamp,
-    event_date,
-    properties,
+    {{ usage_event_id(staged_text(m, 'event_id'), customer_id, metric, quantity, event_timestamp, properties) }} as event_id,
+    {{ customer_id }} as customer_id,
+    {{ metric }} as metric,
+    {{ quantity }} as quantity,
+    {{ event_timestamp }} as event_timestamp,
+    _event_date as event_date,
+    {{ properties }} as properties,
     '{{ source }}' as source_system,
-    reject_reason,
-    location,
-    payload,
-    ingested_at
-from typed
+    case
+        {{ check_delivery(m) }}
+        {{ check_present(m, 'customer_id') }}
+        {{ check_present(m, 'metric') }}
+        {{ check_parses(m, 'event_timestamp', 'timestamp', required=true) }}
+        {{ check_parses(m, 'quantity', 'decimal', required=true) }}
+    end as reject_reason,
+    {{ delivery_columns(m) }}
+from raw
 {% endmacro %}
 
 
 {#
   A source's mapping, checked against what the entity needs, with each column spec in one form
   ({'column': ..., 'prefix': ..., 'map': ...}). A typo or a missing required column fails the
-  parse, naming the model.
+  parse, naming the model. `raw_types` holds the types the raw table's columns have in the
+  warehouse (none before its first load), so that a column already of the parsed type is not
+  parsed through text (`parse_as`).
 #}
 {% macro staging_mapping(entity, source, mapping, required, optional) %}
     {%- set where = 'stg_' ~ source ~ '__' ~ entity ~ ': ' -%}
@@ -239,7 +233,11 @@ from typed
     {%- for canonical in required if canonical not in columns -%}
         {{ exceptions.raise_compiler_error(where ~ "the mapping must say which raw column feeds " ~ canonical) }}
     {%- endfor -%}
-    {{ return({'entity': entity, 'source': source, 'delivery': delivery, 'columns': columns}) }}
+    {%- set raw_types = {} -%}
+    {%- for column in raw_table_columns('raw_' ~ source, entity) or [] -%}
+        {%- do raw_types.update({column.name: column.dtype}) -%}
+    {%- endfor -%}
+    {{ return({'entity': entity, 'source': source, 'delivery': delivery, 'columns': columns, 'raw_types': raw_types}) }}
 {% endmacro %}
 
 
@@ -262,7 +260,7 @@ from typed
     {%- if spec is none -%}
         cast(null as {{ parsed_type(kind) }})
     {%- else -%}
-        {{ parse_as(spec.column, kind) }}
+        {{ parse_as(spec.column, kind, m.raw_types.get(spec.column | lower)) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -286,7 +284,9 @@ from typed
 
 {% macro check_parses(m, canonical, kind, required=false) -%}
     {%- set spec = m.columns.get(canonical) -%}
-    {%- if spec is not none %}{{ reject_if_unparsable(spec.column, kind, canonical, required) }}{% endif -%}
+    {%- if spec is not none -%}
+        {{ reject_if_unparsable(spec.column, kind, canonical, required, m.raw_types.get(spec.column | lower)) }}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro check_in(m, canonical, accepted, required=false) -%}

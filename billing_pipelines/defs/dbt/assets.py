@@ -9,11 +9,13 @@ is still a single run) passes that window as the vars `min_date`/`max_date`, whi
 partitioned models read; an unpartitioned run (`state_sync`) passes none.
 
 A run that selects only some models (a landing file's day, say) reads the others. On a fresh
-warehouse those may not exist yet, so the step first builds the missing models the selected
-ones read and the run will not build. On PostgreSQL, replacing a table or view drops the views
-that read it (dbt swaps the relation and drops the old one with CASCADE: `billing.quarantine`
-reads the staging views, `billable_usage_daily` reads `customers`); so after its build the step
-builds again every model the build made the warehouse lose.
+warehouse those may not exist yet, so the step's build also takes the missing models the
+selected ones read and the run would not build (in the same `dbt build`, ordered by dbt's graph:
+one dbt start-up, not two), without their own tests, and reports no materialization for them:
+they are built only so that the selected models can be. On PostgreSQL, replacing a table or
+view drops the views that read it (dbt swaps the relation and drops the old one with CASCADE:
+`billing.quarantine` reads the staging views, `billable_usage_daily` reads `customers`); so
+after its build the step builds again every model the build made the warehouse lose.
 """
 
 import json
@@ -31,10 +33,10 @@ DBT_ASSETS = "dbt_models"
 
 
 def missing_inputs(manifest: dict, existing: set[tuple[str, str]], selected: set[dg.AssetKey]) -> list[str]:
-    """Models to build before the run's own build: those the selected models read (directly or
-    through others) that the warehouse does not have yet and that are not selected, plus every
-    model those read that the warehouse lacks too, selected or not, so the first build can
-    run in dbt's dependency order."""
+    """Models the run's build must take besides its selection: those the selected models read
+    (directly or through others) that the warehouse does not have yet and that are not selected,
+    plus every model those read that the warehouse lacks too, selected or not (one the run
+    selects anyway is simply built once); dbt orders them all in one graph."""
     models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
 
     def key(uid: str) -> dg.AssetKey:
@@ -56,6 +58,22 @@ def missing_inputs(manifest: dict, existing: set[tuple[str, str]], selected: set
     read = ancestors({uid for uid in models if key(uid) in selected}, keep=lambda uid: True)
     missing = {uid for uid in read if lacking(uid) and key(uid) not in selected}
     return sorted(models[uid]["name"] for uid in missing | ancestors(missing, keep=lacking))
+
+
+def tests_beyond_selection(manifest: dict, extra: list[str], selected: set[dg.AssetKey]) -> list[str]:
+    """The tests a build adds when it also selects the models `extra`: dbt runs every test that
+    reads a selected model, so these are the tests that read one of `extra` and none of the
+    models of `selected`. Excluded, the build runs the checks of its selection only."""
+    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    extra_models = {uid for uid, node in models.items() if node["name"] in extra}
+    chosen = {uid for uid, node in models.items() if dg.AssetKey([node["schema"], node["name"]]) in selected}
+    return sorted(
+        node["name"]
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test"
+        and extra_models.intersection(manifest["parent_map"].get(uid, []))
+        and not chosen.intersection(manifest["parent_map"].get(uid, []))
+    )
 
 
 def lost_models(manifest: dict, before: set[tuple[str, str]], after: set[tuple[str, str]]) -> list[str]:
@@ -104,18 +122,24 @@ def dbt_definitions(config: BillingConfig) -> dg.Definitions:
         warehouse.export_for_dbt()
         name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}"
         selected = set(context.selected_asset_keys)
+        outputs = context.op_execution_context.selected_output_names
         args = window_vars(context)
         existing = existing_relations(warehouse)
+        build = ["build", *args]
         missing = missing_inputs(manifest, existing, selected)
         if missing:
             context.log.info(
-                f"first building what the selected models read and the warehouse lacks: {', '.join(missing)}"
+                f"also building what the selected models read and the warehouse lacks: {', '.join(missing)}"
             )
-            with warm_target(f"{name}-missing", cached_parse(warehouse.identity, args)) as target:
-                dbt.cli(["run", "--select", " ".join(missing), *args], manifest=manifest, target_path=target).wait()
+            build += ["--select", " ".join(missing)]
+            extra_tests = tests_beyond_selection(manifest, missing, selected)
+            if extra_tests:
+                build += ["--exclude", " ".join(extra_tests)]
         try:
             with warm_target(name, cached_parse(warehouse.identity, args)) as target:
-                yield from dbt.cli(["build", *args], context=context, target_path=target).stream()
+                for event in dbt.cli(build, context=context, target_path=target).stream():
+                    if not isinstance(event, dg.Output) or event.output_name in outputs:
+                        yield event  # a missing input, built only for the selected models, is not reported
         finally:  # a failed build may have dropped views too
             if warehouse.drops_dependent_views:
                 lost = lost_models(manifest, existing, existing_relations(warehouse))

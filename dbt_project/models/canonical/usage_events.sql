@@ -10,6 +10,10 @@
 -- event_id this table already holds outside the window (counted by another window's run) is
 -- not counted again. So an event re-sent with another timestamp exists exactly once, in the
 -- window that counted it first.
+-- Only the ids delivered more than once are ranked: the window's ids are read alone first (a
+-- record that carries its own id needs no parse for that), and a record whose id came once is
+-- its id's first delivery as it is. A backfill, where nearly every event arrives once, costs a
+-- read of its ids and one of its records, not a sort of every delivery by id and payload.
 -- Usage of a customer not (yet) in billing.customers is kept; billable_usage_daily waits for it.
 {{ config(
     materialized='incremental',
@@ -20,33 +24,55 @@
 ) }}
 
 {% set window = partition_window() %}
+{% set window_days = in_window_days('event_date', window) if window else none %}
+{% set in_time_window = in_partition_window('event_timestamp', window) if window else none %}
+{% set in_window = window_days ~ ' and ' ~ in_time_window if window else none %}
+{% set columns = ['event_id', 'customer_id', 'metric', 'quantity', 'event_timestamp', 'properties', 'source_system', 'ingested_at'] %}
 
-with deliveries as (
-    {{ valid_staging_rows(
-        'usage_events',
-        ['event_id', 'customer_id', 'metric', 'quantity', 'event_timestamp', 'properties',
-         'source_system', 'ingested_at', 'location', 'payload'],
-        where=in_window_days('event_date', window) if window else none,
-    ) }}
+with repeated_ids as (
+    -- ids delivered more than once for the window's days, valid or not: every id with several
+    -- valid deliveries in the window is among them
+    select event_id
+    from (
+        {{ staging_rows('usage_events', ['event_id'], where=window_days) }}
+    ) as delivered
+    group by event_id
+    having count(*) > 1
 ),
 
-ranked_deliveries as (
+single_deliveries as (
+    select {{ columns | join(', ') }}
+    from (
+        {{ valid_staging_rows('usage_events', columns, where=in_window) }}
+    ) as deliveries
+    where not exists (select 1 from repeated_ids where repeated_ids.event_id = deliveries.event_id)
+),
+
+ranked_repeated_deliveries as (
+    -- every delivery of a repeated id for the window's days, the ones that count (valid, in the
+    -- window) first, so the first one that counts ranks 1. (Ranked unfiltered, this read differs
+    -- from single_deliveries', which DuckDB would otherwise compute once and keep, payloads and
+    -- all, for both.)
     select
         *,
         row_number() over (
             partition by event_id
-            order by ingested_at nulls last, {{ bytewise('location') }}, {{ source_precedence() }}, {{ bytewise('payload') }}
+            order by
+                case when reject_reason is null and {{ in_time_window or 'true' }} then 0 else 1 end,
+                ingested_at nulls last, {{ bytewise('location') }}, {{ source_precedence() }}, {{ bytewise('payload') }}
         ) as delivery_rank
-    from deliveries
-    {% if window %}
-    where {{ in_partition_window('event_timestamp', window) }}
-    {% endif %}
+    from (
+        {{ staging_rows('usage_events', columns + ['location', 'payload', 'reject_reason'], where=window_days) }}
+    ) as deliveries
+    where event_id in (select event_id from repeated_ids)
 ),
 
 first_deliveries as (
-    select event_id, customer_id, metric, quantity, event_timestamp, properties, source_system, ingested_at
-    from ranked_deliveries
-    where delivery_rank = 1
+    select {{ columns | join(', ') }} from single_deliveries
+    union all
+    select {{ columns | join(', ') }}
+    from ranked_repeated_deliveries
+    where delivery_rank = 1 and reject_reason is null and {{ in_time_window or 'true' }}
 )
 
 {% if is_incremental() %}
