@@ -922,9 +922,7 @@ def generate_company(
     period = Period(end_date - timedelta(days=days - 1), end_date)
 
     rnd = random.Random(f"billing-sandbox:{seed}")
-    names = _company_names(rnd, accounts + ACQUIRED_CUSTOMERS)
-    profiles = [_profile(rnd, f"CUS-{n:06d}", name) for n, name in enumerate(names[:accounts], start=1)]
-    acquired = [_profile(rnd, f"ACQ-{n:04d}", name) for n, name in enumerate(names[accounts:], start=1)]
+    profiles, acquired = _people(rnd, accounts)
     app_accounts, subscriptions, items = _build_app(rnd, profiles, period.end)
 
     app_meter_rows = _app_meters(items, period)
@@ -973,6 +971,25 @@ def generate_company(
     expected_path.parent.mkdir(parents=True, exist_ok=True)
     expected_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _people(rnd: random.Random, accounts: int) -> tuple[list[Profile], list[Profile]]:
+    """The app's customers and those of the acquired business (known only from its CRM export)."""
+    names = _company_names(rnd, accounts + ACQUIRED_CUSTOMERS)
+    profiles = [_profile(rnd, f"CUS-{n:06d}", name) for n, name in enumerate(names[:accounts], start=1)]
+    acquired = [_profile(rnd, f"ACQ-{n:04d}", name) for n, name in enumerate(names[accounts:], start=1)]
+    return profiles, acquired
+
+
+def app_company(
+    end_date: date, seed: int = 7, accounts: int = 600
+) -> tuple[list[Account], list[Subscription], list[Item]]:
+    """The app's accounts, subscriptions and items exactly as `generate_company` makes them for the
+    same end date, seed and size: what the SaaS stand-ins (Stripe, HubSpot, Sheets) hold of the
+    same company, so its customers meet again in the canonical tables."""
+    rnd = random.Random(f"billing-sandbox:{seed}")
+    profiles, _ = _people(rnd, accounts)
+    return _build_app(rnd, profiles, end_date)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -131,7 +131,9 @@ class HttpStandin:
         """Serve on `host:port` (0: a free port) for the `with` block; yields the base URL."""
         server = ThreadingHTTPServer((host, port), _handler_for(self))
         server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, name=type(self).__name__, daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=type(self).__name__, daemon=True
+        )
         thread.start()
         try:
             yield f"http://{host}:{server.server_address[1]}"
