@@ -1,0 +1,120 @@
+"""Reading a Stripe account: customers, products, prices and subscriptions (with their items).
+
+Stripe lists objects newest first and filters them only by creation time: there is no "changed
+since". So the first sync lists everything (subscriptions with `status=all`, or canceled ones
+would be missed), and every later sync reads only the events feed since its cursor and fetches
+again each object an event names; a deleted customer, which no longer lists and reads back as a
+bare `deleted: true`, is loaded from its deletion event's snapshot, flagged `deleted`. Events are
+kept 30 days: a cursor older than that (a sync paused for a month) cannot see every change, so
+the sync lists everything again instead.
+
+The cursor is the time the last sync started reading, less a margin for events that become
+visible late; re-reading an event twice only fetches an object twice, and raw merges on `id`.
+A sync with nothing changed makes one request per object type. Objects land as Stripe delivers them: dlt nests
+`items.data` of a subscription into `subscriptions__items__data` (each item's price or, on older
+accounts, its `plan` flattened into its columns).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+
+import dlt
+from dlt.extract.source import DltSource
+
+from billing_pipelines.lib.http_client import ApiClient
+
+OBJECTS = ("customers", "products", "prices", "subscriptions")
+"""What a Stripe sync reads, each one raw table merged on `id`."""
+LIST_PARAMS = {"subscriptions": {"status": "all"}}
+"""What a list must ask for to see every object (canceled subscriptions are left out by default)."""
+EVENT_TYPE_OF = {
+    "subscriptions": "customer.subscription.",  # before "customer.": the longer prefix wins
+    "customers": "customer.",
+    "products": "product.",
+    "prices": "price.",
+}
+"""The prefix of the event types about each object (`customer.*` also matches subscriptions')."""
+PAGE_SIZE = 100  # Stripe's largest page
+EVENT_RETENTION_SECONDS = 30 * 86_400
+SAFE_RETENTION_SECONDS = EVENT_RETENTION_SECONDS - 86_400
+"""A cursor older than this lists everything again (a day short of Stripe's 30, for clock skew)."""
+VISIBILITY_MARGIN_SECONDS = 300
+"""How far back of its start a sync's cursor is set: events may become listable a little late."""
+
+
+def list_pages(client: ApiClient, collection: str, params: dict | None = None) -> Iterator[list[dict]]:
+    """Every object of a list endpoint, a page at a time, following `starting_after`."""
+    query = {"limit": PAGE_SIZE, **(params or {})}
+    while True:
+        page = client.get(f"/v1/{collection}", query)
+        if page["data"]:
+            yield page["data"]
+        if not page["has_more"]:
+            return
+        query["starting_after"] = page["data"][-1]["id"]
+
+
+def collection_of(event_type: str) -> str | None:
+    """The object an event is about (`customer.subscription.updated` → subscriptions)."""
+    return next((name for name, prefix in EVENT_TYPE_OF.items() if event_type.startswith(prefix)), None)
+
+
+def changes_since(events: list[dict]) -> dict[str, dict[str, dict | None]]:
+    """Per collection, the ids the events name: None to fetch again, or the final snapshot of a
+    deleted customer (flagged `deleted`), which Stripe no longer serves in full."""
+    changed: dict[str, dict[str, dict | None]] = defaultdict(dict)
+    for event in sorted(events, key=lambda e: e["created"]):
+        collection = collection_of(event["type"])
+        if collection is None:
+            continue
+        obj = event["data"]["object"]
+        if event["type"] == "customer.deleted":
+            changed[collection][obj["id"]] = {**obj, "deleted": True}
+        else:
+            changed[collection].setdefault(obj["id"], None)
+    return changed
+
+
+def needs_full_read(cursor: float | None, now: float) -> bool:
+    """No cursor yet, or one whose events Stripe may already have dropped."""
+    return cursor is None or now - cursor > SAFE_RETENTION_SECONDS
+
+
+def fetched(client: ApiClient, collection: str, ids: dict[str, dict | None]) -> list[dict]:
+    """The changed objects as Stripe serves them now (deleted customers from their snapshot)."""
+    return [snapshot or client.get(f"/v1/{collection}/{object_id}") for object_id, snapshot in ids.items()]
+
+
+@dlt.source(name="stripe", max_table_nesting=3)
+def stripe_source(client: ApiClient, objects: tuple[str, ...] = OBJECTS, now: Callable[[], float] = time.time) -> list:
+    """The account's billing objects into `raw_stripe`, each merged on `id`. `now` is the sync's
+    clock (Stripe's clock, in production)."""
+    return [
+        dlt.resource(_read(client, collection, now), name=collection, write_disposition="merge", primary_key="id")
+        for collection in objects
+    ]
+
+
+def _read(client: ApiClient, collection: str, now: Callable[[], float]) -> Iterator[list[dict]]:
+    """One object type: everything on its first sync (or when its cursor is past the events'
+    retention), otherwise what the events since its cursor name. Each type keeps its own cursor
+    in dlt's state, committed with its load, so a run that loads only some types (or fails)
+    moves no other cursor."""
+    state = dlt.current.resource_state()
+    started, cursor = now(), state.get("events_cursor")
+    if needs_full_read(cursor, started):
+        yield from list_pages(client, collection, LIST_PARAMS.get(collection))
+    else:
+        events = list_pages(client, "events", {"type": f"{EVENT_TYPE_OF[collection]}*", "created[gte]": int(cursor)})
+        changed = changes_since([event for page in events for event in page]).get(collection)
+        if changed:
+            yield fetched(client, collection, changed)
+    state["events_cursor"] = started - VISIBILITY_MARGIN_SECONDS
+
+
+def stripe_dlt_source(client: ApiClient, objects: list[str], now: Callable[[], float] = time.time) -> DltSource:
+    """The source for some of the objects (the raw assets a run selects)."""
+    return stripe_source(client, tuple(objects), now)

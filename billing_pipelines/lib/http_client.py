@@ -1,0 +1,134 @@
+"""One HTTP client for every API source (Stripe, HubSpot, Google Sheets).
+
+A sync that meets a rate limit or a flaky gateway must slow down and carry on, not fail and not
+hammer the API: every request is retried on 429, 5xx and dropped connections, honouring the
+API's `Retry-After` and otherwise backing off exponentially with random jitter (so that parallel
+workers do not retry in lockstep), built from dlt's retry conditions on tenacity, as dlt's own
+requests client is. A request budget (`RequestBudget`) spaces the requests of an endpoint the
+API limits tighter than the rest (HubSpot's search: 4 per second).
+
+When retries run out, or the API refuses a request for good (4xx), the error names the source,
+the endpoint and the status with the start of the API's message, never the credentials; the
+run fails there, before dlt commits anything of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import requests
+from dlt.sources.helpers.requests.retry import (
+    DEFAULT_RETRY_EXCEPTIONS,
+    DEFAULT_RETRY_STATUS,
+    retry_if_status,
+    wait_exponential_retry_after,
+)
+from requests.adapters import HTTPAdapter
+from tenacity import Retrying, retry_any, retry_if_exception_type, stop_after_attempt, wait_random
+
+ERROR_TEXT_CHARS = 300
+"""How much of an API's error body an error message quotes."""
+
+
+class SourceRequestError(RuntimeError):
+    """A request to a source's API that failed for good: after its retries, or refused."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard a source retries: attempts per request, and the exponential backoff's base and
+    ceiling in seconds (a `Retry-After` header is honoured up to the ceiling)."""
+
+    attempts: int = 6
+    backoff_seconds: float = 1.0
+    max_delay_seconds: float = 60.0
+
+
+class RequestBudget:
+    """At most `per_second` requests per second, spaced evenly: a caller waits for its turn."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / per_second
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            turn = max(now, self._next)
+            self._next = turn + self.interval
+        if turn > now:
+            self._sleep(turn - now)
+
+
+@dataclass
+class ApiClient:
+    """Requests to one source's API under `base_url`, with retries and request budgets.
+
+    `budgets` maps a path prefix to the budget its requests share; `requests_made` counts every
+    attempt (retries included), for the sync's metadata."""
+
+    source: str
+    base_url: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    auth: requests.auth.AuthBase | None = field(default=None, repr=False)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    budgets: Mapping[str, RequestBudget] = field(default_factory=dict)
+    timeout_seconds: float = 60.0
+    requests_made: int = 0
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self._session = requests.Session()
+        self._session.mount("http://", HTTPAdapter())
+        self._session.mount("https://", HTTPAdapter())
+        self._session.headers.update(self.headers)
+        self._session.auth = self.auth
+        self._retrying = Retrying(
+            retry=retry_any(retry_if_status(DEFAULT_RETRY_STATUS), retry_if_exception_type(DEFAULT_RETRY_EXCEPTIONS)),
+            wait=wait_exponential_retry_after(multiplier=self.retry.backoff_seconds, max=self.retry.max_delay_seconds)
+            + wait_random(0, self.retry.backoff_seconds),
+            stop=stop_after_attempt(self.retry.attempts),
+            reraise=True,
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
+
+    def get(self, path: str, params: Mapping | None = None) -> dict:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: object) -> dict:
+        return self.request("POST", path, json=body)
+
+    def request(self, method: str, path: str, **kwargs) -> dict:
+        """The JSON answer to `method path`; SourceRequestError when it fails for good."""
+        try:
+            response = self._retrying(self._attempt, method, path, **kwargs)
+        except DEFAULT_RETRY_EXCEPTIONS as error:
+            raise SourceRequestError(
+                f"{self.source}: {method} {path} failed after {self.retry.attempts} attempts: {type(error).__name__}"
+            ) from None
+        if response.status_code >= 400:
+            raise SourceRequestError(failure_message(self.source, method, path, response, self.retry.attempts))
+        return response.json()
+
+    def _attempt(self, method: str, path: str, **kwargs) -> requests.Response:
+        for prefix, budget in self.budgets.items():
+            if path.startswith(prefix):
+                budget.wait()
+        self.requests_made += 1
+        return self._session.request(method, f"{self.base_url}{path}", timeout=self.timeout_seconds, **kwargs)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def failure_message(source: str, method: str, path: str, response: requests.Response, attempts: int) -> str:
+    """What a failed request tells the operator: source, endpoint, status, the API's words."""
+    retried = response.status_code in DEFAULT_RETRY_STATUS
+    after = f" after {attempts} attempts" if retried else ""
+    text = " ".join(response.text.split())[:ERROR_TEXT_CHARS]
+    return f"{source}: {method} {path} failed{after} with HTTP {response.status_code}: {text}"

@@ -1,0 +1,169 @@
+"""The Stripe source against the Stripe stand-in over real HTTP, loaded by dlt into DuckDB:
+first sync, changes and deletes through the events feed, retention, rate limits, failures."""
+
+from datetime import date
+
+import dlt
+import duckdb
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from billing_pipelines.defs.stripe.extract import OBJECTS, changes_since, needs_full_read, stripe_dlt_source
+from billing_pipelines.lib.http_client import ApiClient, RetryPolicy
+from billing_pipelines.sandbox.generate import app_company
+from billing_pipelines.sandbox.stripe_standin import StripeStandin
+
+API_KEY = "sk_test_stripe_extract_0123456789"
+FAST = RetryPolicy(attempts=3, backoff_seconds=0.01, max_delay_seconds=1)
+DAY = 86_400
+
+
+@pytest.fixture
+def stripe(tmp_path):
+    standin = StripeStandin(api_key=API_KEY)
+    standin.seed_from_sandbox(*app_company(date(2026, 9, 30), seed=3, accounts=150))
+    with standin.serving() as base_url:
+        yield Sync(standin, base_url, tmp_path)
+
+
+class Sync:
+    """Runs the Stripe source into a DuckDB file the way a raw asset does, and reads it back."""
+
+    def __init__(self, standin: StripeStandin, base_url: str, tmp_path):
+        self.standin, self.base_url = standin, base_url
+        self.warehouse = str(tmp_path / "warehouse.duckdb")
+        self.pipeline = dlt.pipeline(
+            pipeline_name="stripe_test",
+            destination=dlt.destinations.duckdb(self.warehouse),
+            dataset_name="raw_stripe",
+            pipelines_dir=str(tmp_path / "pipelines"),
+        )
+
+    def run(self, objects=OBJECTS) -> int:
+        """One sync; the requests it made."""
+        client = ApiClient("stripe", self.base_url, headers={"Authorization": f"Bearer {API_KEY}"}, retry=FAST)
+        self.pipeline.run(stripe_dlt_source(client, list(objects), now=self.standin.now))
+        return client.requests_made
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(self.warehouse, read_only=True) as connection:
+            return connection.execute(sql).fetchall()
+
+    def count(self, table: str) -> int:
+        return self.query(f"select count(*) from raw_stripe.{table}")[0][0]
+
+    def stored(self, collection: str) -> dict[str, dict]:
+        return self.standin._store[collection]
+
+
+def live(objects: dict) -> list[dict]:
+    return [o for o in objects.values() if not o.get("deleted")]
+
+
+def test_the_first_sync_loads_every_object_over_several_pages(stripe):
+    requests = stripe.run()
+    customers, subscriptions = live(stripe.stored("customers")), stripe.stored("subscriptions")
+    assert len(customers) > 100  # more than one page
+    assert stripe.count("customers") == len(customers)
+    assert stripe.count("subscriptions") == len(subscriptions)  # canceled ones too (status=all)
+    assert stripe.count("subscriptions__items__data") == sum(len(s["items"]) for s in subscriptions.values())
+    assert stripe.count("prices") == len(stripe.stored("prices"))
+    assert stripe.count("products") == len(stripe.stored("products"))
+    assert {status for (status,) in stripe.query("select distinct status from raw_stripe.subscriptions")} >= {
+        "active",
+        "canceled",
+    }
+    assert requests == stripe.standin.requests_to("/v1/")
+
+
+def test_changes_and_deletes_after_the_first_sync_arrive_through_events(stripe):
+    stripe.run()
+    customers = live(stripe.stored("customers"))
+    changed, deleted = customers[0], customers[1]
+    subscription = next(s for s in stripe.stored("subscriptions").values() if s["status"] == "active")
+    price = next(iter(stripe.stored("prices").values()))
+    stripe.standin.advance(60)
+    stripe.standin.update_customer(changed["id"], email="new-billing@example.com")
+    stripe.standin.delete_customer(deleted["id"])
+    stripe.standin.cancel_subscription(subscription["id"])
+    stripe.standin.update_price(price["id"], nickname="renamed")
+    stripe.standin.reset_log()
+
+    stripe.run()
+
+    row = stripe.query(f"select email from raw_stripe.customers where id = '{changed['id']}'")
+    assert row == [("new-billing@example.com",)]
+    gone = stripe.query(f"select deleted, name from raw_stripe.customers where id = '{deleted['id']}'")
+    assert gone == [(True, deleted["name"])]  # flagged, and what the customer was is kept
+    status = stripe.query(f"select status from raw_stripe.subscriptions where id = '{subscription['id']}'")
+    assert status == [("canceled",)]
+    assert stripe.query(f"select nickname from raw_stripe.prices where id = '{price['id']}'") == [("renamed",)]
+    assert stripe.count("customers") == len(customers)  # merged: nothing duplicated
+    assert stripe.standin.requests_to("/v1/customers") == 1  # the changed one fetched again; not a listing
+
+
+def test_a_second_sync_with_no_changes_makes_one_request_per_object_type(stripe):
+    stripe.run()
+    stripe.standin.advance(60)
+    stripe.standin.reset_log()
+    assert stripe.run() == len(OBJECTS)
+    assert stripe.standin.requests_to("/v1/events") == len(OBJECTS)
+
+
+def test_a_cursor_past_the_events_retention_lists_everything_again(stripe):
+    stripe.run()
+    customer = live(stripe.stored("customers"))[0]
+    stripe.standin.update_customer(customer["id"], name="Renamed Ltd")
+    stripe.standin.advance(31 * DAY)  # the update's event is gone from the feed
+    stripe.standin.reset_log()
+    stripe.run(["customers"])
+    assert stripe.standin.requests_to("/v1/events") == 0
+    assert stripe.standin.requests_to("/v1/customers") == 2  # both pages of the listing
+    assert stripe.query(f"select name from raw_stripe.customers where id = '{customer['id']}'") == [("Renamed Ltd",)]
+
+
+def test_a_burst_of_429s_is_survived_with_the_right_totals(stripe):
+    stripe.standin.inject_faults(429, 2, path_prefix="/v1/customers")
+    stripe.standin.inject_faults(500, 2, path_prefix="/v1/subscriptions")
+    stripe.run()
+    assert stripe.count("customers") == len(live(stripe.stored("customers")))
+    assert stripe.count("subscriptions") == len(stripe.stored("subscriptions"))
+
+
+def test_exhausted_retries_fail_the_sync_naming_the_endpoint_and_keep_what_was_loaded(stripe):
+    stripe.run()
+    customer = live(stripe.stored("customers"))[0]
+    stripe.standin.advance(60)
+    stripe.standin.update_customer(customer["id"], email="changed@example.com")
+    stripe.standin.inject_faults(503, FAST.attempts, path_prefix="/v1/events")
+    with pytest.raises(PipelineStepFailed) as failure:
+        stripe.run(["customers"])
+    assert "stripe: GET /v1/events failed after 3 attempts with HTTP 503" in str(failure.value)
+    assert API_KEY not in str(failure.value)
+    assert stripe.query(f"select email from raw_stripe.customers where id = '{customer['id']}'") == [
+        (customer["email"],)
+    ]
+    stripe.run(["customers"])  # the cursor did not move: the next sync still sees the change
+    assert stripe.query(f"select email from raw_stripe.customers where id = '{customer['id']}'") == [
+        ("changed@example.com",)
+    ]
+
+
+def test_changes_keep_one_entry_per_object_and_a_deleted_customers_last_snapshot():
+    events = [
+        {"type": "customer.updated", "created": 1, "data": {"object": {"id": "cus_1"}}},
+        {"type": "customer.deleted", "created": 2, "data": {"object": {"id": "cus_1", "name": "Acme"}}},
+        {"type": "customer.subscription.updated", "created": 3, "data": {"object": {"id": "sub_1"}}},
+        {"type": "customer.subscription.updated", "created": 4, "data": {"object": {"id": "sub_1"}}},
+        {"type": "invoice.paid", "created": 5, "data": {"object": {"id": "in_1"}}},
+    ]
+    assert changes_since(events) == {
+        "customers": {"cus_1": {"id": "cus_1", "name": "Acme", "deleted": True}},
+        "subscriptions": {"sub_1": None},
+    }
+
+
+def test_a_full_read_is_needed_without_a_cursor_or_past_retention():
+    assert needs_full_read(None, 1_000_000)
+    assert not needs_full_read(1_000_000, 1_000_000 + 28 * DAY)
+    assert needs_full_read(1_000_000, 1_000_000 + 30 * DAY)
