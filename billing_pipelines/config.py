@@ -175,7 +175,69 @@ class BigQuerySourceConfig(BigQueryConnection):
     datasets: dict[DatasetName, SqlDatasetConfig] = Field(min_length=1)
 
 
-SourceConfig = Annotated[SqlSourceConfig | SnowflakeSourceConfig | BigQuerySourceConfig, Field(discriminator="kind")]
+class ApiSourceConfig(_Strict):
+    """A SaaS API read over HTTPS. `base_url` reaches the real service unless it is pointed at a
+    local stand-in; every request is retried up to `max_attempts` times (429, 5xx, resets)."""
+
+    enabled: bool = True
+    description: str = ""
+    base_url: str
+    max_attempts: int = Field(6, ge=1, le=20, description="attempts per request before the sync fails")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL like https://api.stripe.com")
+        return value.rstrip("/")
+
+
+class StripeSourceConfig(ApiSourceConfig):
+    """A Stripe account: customers, products, prices and subscriptions, kept current through
+    Stripe's events feed. A customer is matched to the company's own by its metadata key
+    `external_id_key`; one without it stays a customer of its own."""
+
+    kind: Literal["stripe"]
+    base_url: str = "https://api.stripe.com"
+    api_key_env: EnvName = Field("STRIPE_API_KEY", description="environment variable holding a (restricted) key")
+    external_id_key: str = Field("external_id", description="customer metadata key holding your customer id")
+
+
+class HubSpotSourceConfig(ApiSourceConfig):
+    """A HubSpot portal: companies (customers), deals with their line items and products
+    (contracts), kept current through search on the last-modified date."""
+
+    kind: Literal["hubspot"]
+    base_url: str = "https://api.hubapi.com"
+    token_env: EnvName = Field("HUBSPOT_TOKEN", description="environment variable holding a private-app token")
+    external_id_property: str = Field("external_customer_id", description="company property holding your id")
+    contract_start_property: str = "contract_start_date__zenskar_"
+    contract_end_property: str = "contract_end_date__zenskar_"
+    search_requests_per_second: float = Field(4, gt=0, le=10, description="HubSpot allows ~4 searches/s")
+
+
+SheetDatasetName = Literal["customers", "contracts", "contract_items"]
+
+
+class GoogleSheetsSourceConfig(ApiSourceConfig):
+    """A spreadsheet a billing team keeps by hand: one tab per dataset, headed like the CSV
+    templates (or mapped in `columns`), read whole on every sync."""
+
+    kind: Literal["google_sheets"]
+    base_url: str = "https://sheets.googleapis.com"
+    spreadsheet_id: str
+    credentials_env: EnvName = Field(
+        "GOOGLE_SHEETS_CREDENTIALS", description="environment variable holding a service-account key JSON"
+    )
+    tabs: dict[SheetDatasetName, str] = Field(min_length=1, description="dataset -> tab name")
+    columns: dict[SheetDatasetName, dict[str, str]] = Field(
+        default_factory=dict, description="dataset -> {template column: the sheet's header}"
+    )
+
+
+PulledSource = SqlSourceConfig | SnowflakeSourceConfig | BigQuerySourceConfig
+ApiSource = StripeSourceConfig | HubSpotSourceConfig | GoogleSheetsSourceConfig
+SourceConfig = Annotated[PulledSource | ApiSource, Field(discriminator="kind")]
 """One entry of `sources:`; `kind` says how it is read."""
 
 
@@ -285,11 +347,21 @@ class BillingConfig(_Strict):
         return memory_size_mib(self.memory_budget)
 
     @property
-    def enabled_sources(self) -> dict[str, SqlSourceConfig | SnowflakeSourceConfig | BigQuerySourceConfig]:
+    def enabled_sources(self) -> dict[str, PulledSource | ApiSource]:
         return {name: source for name, source in self.sources.items() if source.enabled}
 
+    @property
+    def enabled_pulled_sources(self) -> dict[str, PulledSource]:
+        """The enabled sources read with the user's SQL, dataset by dataset."""
+        return {name: s for name, s in self.enabled_sources.items() if not isinstance(s, ApiSourceConfig)}
+
+    @property
+    def enabled_api_sources(self) -> dict[str, ApiSource]:
+        """The enabled SaaS sources, read through their APIs into tables of their own shape."""
+        return {name: s for name, s in self.enabled_sources.items() if isinstance(s, ApiSourceConfig)}
+
     def enabled_sources_of(self, kind: str) -> dict:
-        """The enabled sources read one way (`sql`, `snowflake`, `bigquery`)."""
+        """The enabled sources read one way (`sql`, `snowflake`, `stripe`, …)."""
         return {name: source for name, source in self.enabled_sources.items() if source.kind == kind}
 
     @property
@@ -323,7 +395,7 @@ def parse_config(text: str, file_name: str = "billing.yaml", base_dir: Path = PR
         raise ConfigError("\n".join(_describe(e, root, file_name) for e in error.errors())) from None
 
 
-_KIND_TAGS = {"sql", "snowflake", "bigquery", "duckdb", "postgres"}
+_KIND_TAGS = {"sql", "snowflake", "bigquery", "stripe", "hubspot", "google_sheets", "duckdb", "postgres"}
 
 
 def _key_path(loc: tuple) -> list[str]:

@@ -188,3 +188,61 @@ def test_an_unknown_warehouse_kind_lists_the_kinds():
     message = str(error.value)
     assert message.startswith("billing.yaml:2: warehouse: ")
     assert "'duckdb', 'postgres', 'snowflake', 'bigquery'" in message
+
+
+API_SOURCES = """\
+history_start: "2026-08-01"
+sources:
+  payments:
+    kind: stripe
+  crm:
+    kind: hubspot
+    external_id_property: billing_id
+  finance_sheet:
+    kind: google_sheets
+    spreadsheet_id: 1AbC
+    tabs: {customers: Customers, contracts: Contracts}
+    columns: {customers: {external_id: Customer ID}}
+"""
+
+
+def test_saas_sources_default_to_the_real_apis_and_name_their_secret_variables():
+    config = parse_config(API_SOURCES)
+    stripe, hubspot, sheets = (config.sources[name] for name in ("payments", "crm", "finance_sheet"))
+    assert (stripe.base_url, stripe.api_key_env, stripe.external_id_key) == (
+        "https://api.stripe.com",
+        "STRIPE_API_KEY",
+        "external_id",
+    )
+    assert (hubspot.base_url, hubspot.token_env, hubspot.external_id_property) == (
+        "https://api.hubapi.com",
+        "HUBSPOT_TOKEN",
+        "billing_id",
+    )
+    assert hubspot.contract_start_property == "contract_start_date__zenskar_"
+    assert sheets.tabs == {"customers": "Customers", "contracts": "Contracts"}
+    assert set(config.enabled_api_sources) == {"payments", "crm", "finance_sheet"}
+    assert config.enabled_pulled_sources == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("kind: stripe", "kind: stripe\n    api_key: sk_live_123"),
+            "billing.yaml:5: sources.payments.api_key: Extra inputs are not permitted",
+        ),
+        (
+            ("kind: stripe", "kind: stripe\n    base_url: api.stripe.com"),
+            "billing.yaml:5: sources.payments.base_url: must be an http(s) URL like https://api.stripe.com",
+        ),
+        (
+            ("    tabs: {customers: Customers, contracts: Contracts}\n", "    tabs: {usage: Usage}\n"),
+            "billing.yaml:11: sources.finance_sheet.tabs.usage: Input should be 'customers', 'contracts' or",
+        ),
+    ],
+)
+def test_saas_source_mistakes_name_the_line(change, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(API_SOURCES.replace(*change), file_name="billing.yaml")
+    assert str(error.value).startswith(message)

@@ -14,6 +14,7 @@ run fails there, before dlt commits anything of it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +36,23 @@ ERROR_TEXT_CHARS = 300
 
 class SourceRequestError(RuntimeError):
     """A request to a source's API that failed for good: after its retries, or refused."""
+
+
+class BearerTokenFromEnv(requests.auth.AuthBase):
+    """`Authorization: Bearer <secret>` with the secret read from an environment variable when a
+    request is sent, so definitions load without it and it is never kept in them."""
+
+    def __init__(self, source: str, env_name: str, what: str):
+        self.source, self.env_name, self.what = source, env_name, what
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        secret = os.environ.get(self.env_name)
+        if not secret:
+            raise SourceRequestError(
+                f"{self.source}: environment variable {self.env_name} is not set: it must hold the {self.what}"
+            )
+        request.headers["Authorization"] = f"Bearer {secret}"
+        return request
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,13 @@ def raw_loads(sources: list[str], datasets) -> dg.AssetSelection:
     return dg.AssetSelection.assets(*[raw_asset_key(source, dataset) for source in sources for dataset in datasets])
 
 
-def source_system_spec(source_name: str, dataset: str, system_kind: str, description: str) -> dg.AssetSpec:
+def source_system_spec(
+    source_name: str, dataset: str, system_kind: str, description: str, meaning: str | None = None
+) -> dg.AssetSpec:
     """The data as it sits in the source system: an external asset Dagster does not materialize."""
     return dg.AssetSpec(
         key=dg.AssetKey([source_name, dataset]),
-        description=f"{description}: {DATASET_MEANING.get(dataset, dataset)}",
+        description=f"{description}: {meaning or DATASET_MEANING.get(dataset, dataset)}",
         group_name=source_name,
         kinds={system_kind},
         owners=[OWNER],
@@ -60,6 +62,7 @@ class RawLayerTranslator(DagsterDltTranslator):
 
     source_name: str = ""
     warehouse_kind: str = "duckdb"
+    meaning: Callable[[str], str] = lambda dataset: DATASET_MEANING.get(dataset, dataset)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         dataset = data.resource.name
@@ -70,7 +73,7 @@ class RawLayerTranslator(DagsterDltTranslator):
             group_name=self.source_name,
             description=(
                 f"`{dataset}` from `{self.source_name}` as delivered, loaded by dlt into "
-                f"`{raw_schema(self.source_name)}.{dataset}`: {DATASET_MEANING.get(dataset, dataset)}."
+                f"`{raw_schema(self.source_name)}.{dataset}`: {self.meaning(dataset)}."
             ),
             owners=[OWNER],
             kinds={"dlt", self.warehouse_kind},
@@ -183,4 +186,40 @@ def pulled_source_definitions(config: BillingConfig, source_kind: PulledSourceKi
             return source_kind.read(name, source, selected, window, batch_rows)
 
         assets += raw_load_assets(name, make_source, datasets, partitions, warehouse)
+    return dg.Definitions(assets=assets)
+
+
+@dataclass(frozen=True)
+class ApiSourceKind:
+    """What differs between the SaaS sources (`stripe`, `hubspot`, `google_sheets`): their raw
+    tables are the API's own objects, loaded whole or incrementally by one unpartitioned dlt
+    pipeline per source, and staged into the canonical datasets by dbt."""
+
+    kind: str
+    """The `kind` of the sources in billing.yaml, also shown on their assets."""
+    tables: Callable[[Any], list[str]]
+    """The raw tables a source loads (the API's objects, or a sheet's tabs)."""
+    meaning: Callable[[str], str]
+    """What a raw table holds, for billing."""
+    read: Callable[[str, Any, list[str]], DltSource]
+    """The dlt source reading some tables of a source."""
+
+
+def api_source_definitions(config: BillingConfig, source_kind: ApiSourceKind) -> dg.Definitions:
+    """For each enabled source of one API kind: its objects as external assets in the service,
+    and one dlt load into `raw_<source>` (a multi-asset: a run may select some of its tables)."""
+    warehouse = warehouse_for(config)
+    assets: list = []
+    for name, source in config.enabled_sources_of(source_kind.kind).items():
+        tables = source_kind.tables(source)
+        described = source.description or f"{name} ({source_kind.kind})"
+        assets += [
+            source_system_spec(name, table, source_kind.kind, described, source_kind.meaning(table)) for table in tables
+        ]
+
+        def make_source(selected, _window, name=name, source=source):
+            return source_kind.read(name, source, selected)
+
+        translator = RawLayerTranslator(name, warehouse.kind, source_kind.meaning)
+        assets.append(_dlt_load(f"{name}_api", raw_schema(name), tables, make_source, translator, None, warehouse))
     return dg.Definitions(assets=assets)

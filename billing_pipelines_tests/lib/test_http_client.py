@@ -4,7 +4,13 @@ import time
 
 import pytest
 
-from billing_pipelines.lib.http_client import ApiClient, RequestBudget, RetryPolicy, SourceRequestError
+from billing_pipelines.lib.http_client import (
+    ApiClient,
+    BearerTokenFromEnv,
+    RequestBudget,
+    RetryPolicy,
+    SourceRequestError,
+)
 from billing_pipelines.sandbox.http_standin import RESET, ApiError, HttpStandin, Request, Response
 
 TOKEN = "sk_secret_never_shown"
@@ -79,3 +85,16 @@ def test_a_budget_spaces_requests_evenly():
     for _ in range(5):
         budget.wait()
     assert slept == [0.25, 0.25, 0.25, 0.25]
+
+
+def test_the_bearer_secret_is_read_when_a_request_is_sent(api, monkeypatch):
+    standin, _ = api
+    client = ApiClient(
+        "stripe", api[1].base_url, auth=BearerTokenFromEnv("stripe", "TEST_STRIPE_KEY", "Stripe API key")
+    )
+    monkeypatch.delenv("TEST_STRIPE_KEY", raising=False)
+    with pytest.raises(SourceRequestError, match="stripe: environment variable TEST_STRIPE_KEY is not set: it must"):
+        client.get("/v1/customers")
+    assert standin.requests_to("/") == 0
+    monkeypatch.setenv("TEST_STRIPE_KEY", TOKEN)
+    assert client.get("/v1/customers")["path"] == "/v1/customers"

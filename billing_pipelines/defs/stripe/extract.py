@@ -24,10 +24,17 @@ from collections.abc import Callable, Iterator
 import dlt
 from dlt.extract.source import DltSource
 
-from billing_pipelines.lib.http_client import ApiClient
+from billing_pipelines.config import StripeSourceConfig
+from billing_pipelines.lib.http_client import ApiClient, BearerTokenFromEnv, RetryPolicy
 
 OBJECTS = ("customers", "products", "prices", "subscriptions")
 """What a Stripe sync reads, each one raw table merged on `id`."""
+TABLE_MEANING = {
+    "customers": "who pays: Stripe customers, with the company's own id in their metadata",
+    "products": "what is sold: the catalogue the prices belong to",
+    "prices": "how it is priced: unit amounts or tiers, currency and billing interval",
+    "subscriptions": "what each customer agreed to: status, term, and its items with their prices",
+}
 LIST_PARAMS = {"subscriptions": {"status": "all"}}
 """What a list must ask for to see every object (canceled subscriptions are left out by default)."""
 EVENT_TYPE_OF = {
@@ -113,6 +120,12 @@ def _read(client: ApiClient, collection: str, now: Callable[[], float]) -> Itera
         if changed:
             yield fetched(client, collection, changed)
     state["events_cursor"] = started - VISIBILITY_MARGIN_SECONDS
+
+
+def stripe_client(source_name: str, source: StripeSourceConfig) -> ApiClient:
+    """The account's API, its key read from `api_key_env` when a request is sent."""
+    auth = BearerTokenFromEnv(source_name, source.api_key_env, "Stripe API key")
+    return ApiClient(source_name, source.base_url, auth=auth, retry=RetryPolicy(attempts=source.max_attempts))
 
 
 def stripe_dlt_source(client: ApiClient, objects: list[str], now: Callable[[], float] = time.time) -> DltSource:

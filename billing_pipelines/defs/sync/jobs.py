@@ -18,7 +18,7 @@ import dagster as dg
 from billing_pipelines.config import PARTITIONED_DATASETS, STATE_DATASETS, BillingConfig, current_config
 from billing_pipelines.defs.landing.assets import LANDING
 from billing_pipelines.defs.landing.extract import REJECTED_FILES
-from billing_pipelines.lib.raw_assets import raw_asset_key, raw_loads
+from billing_pipelines.lib.raw_assets import raw_asset_key, raw_loads, raw_schema
 from billing_pipelines.lib.windows import usage_partitions
 
 SYNC_JOB = "billing_sync"
@@ -40,11 +40,17 @@ def pulled_loads(config: BillingConfig, datasets: tuple[str, ...]) -> dg.AssetSe
     return dg.AssetSelection.assets(
         *[
             raw_asset_key(name, dataset)
-            for name, source in config.enabled_sources.items()
+            for name, source in config.enabled_pulled_sources.items()
             for dataset in source.datasets
             if dataset in datasets
         ]
     )
+
+
+def api_loads(config: BillingConfig) -> dg.AssetSelection:
+    """Every raw table of the enabled SaaS sources (Stripe, HubSpot, Google Sheets): state, synced
+    incrementally or whole by each source's own rules."""
+    return dg.AssetSelection.key_prefixes(*[[raw_schema(name)] for name in config.enabled_api_sources])
 
 
 def loads_and_downstream(
@@ -61,7 +67,7 @@ def sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefinition]:
     landing = [LANDING] if config.landing.enabled else []
     partitions = usage_partitions(config.history_start)
     usage = pulled_loads(config, PARTITIONED_DATASETS) | raw_loads(landing, PARTITIONED_DATASETS)
-    state = pulled_loads(config, STATE_DATASETS) | raw_loads(landing, LANDING_STATE_DATASETS)
+    state = pulled_loads(config, STATE_DATASETS) | api_loads(config) | raw_loads(landing, LANDING_STATE_DATASETS)
     return [
         loads_and_downstream(
             SYNC_JOB,
