@@ -1,0 +1,1 @@
+"""HubSpot CRM: companies (customers), deals (contracts), line items and products (the price list)."""

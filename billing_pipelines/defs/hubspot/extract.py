@@ -1,0 +1,306 @@
+"""Reading a HubSpot portal: companies (customers), deals (contracts), their line items, products
+(the price list), and which company and line items each deal has.
+
+The first sync lists every record of a type. Every later sync asks the search API for what was
+modified since the type's cursor, oldest change first. A search never pages past its 10,000th
+result, so each page is a new search from the last modification time read (the records of that
+millisecond already read are skipped), which reads any number of changes, and does not lose one
+when a record read earlier is edited mid-sync and the results shift. Only when a whole page
+shares one millisecond (a bulk import) is that search paged on by offset; should 10,000 results
+share it, no search can get past them, and that type is listed whole instead.
+
+The cursor is the time the sync started, less a margin: HubSpot's search index lags a record's
+change by a few seconds, so a change made while a sync runs, or just before, is read again by the
+next one rather than missed. Each type keeps its own cursor in dlt's state, committed only with a
+successful load: a run that fails moves no cursor.
+
+Deleting a record archives it without touching its `hs_lastmodifieddate`, so search never sees it:
+every sync also lists the type's archived records, which land with `archived = true` (and their
+last properties), for the canonical model to mark deleted. With nothing changed a sync makes two
+requests per type: one search, one page of archived records.
+
+The deals a sync loads have their company and line items read again (v4 associations, a thousand
+deals a request) into `deal_companies` and `deal_line_items`, one row per pair. A deal read again
+replaces all its pairs (delete-insert on `deal_id`), so a deal moved to another company keeps no
+old pair, and one left with none loses them. HubSpot may not count an association change as a
+change of the deal: a deal re-linked and not edited is only re-read once it changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import dlt
+from dlt.extract.source import DltSource
+
+from billing_pipelines.lib.http_client import ApiClient, RequestBudget, RetryPolicy, SourceRequestError
+
+OBJECTS = ("companies", "deals", "line_items", "products")
+"""What a HubSpot sync reads, each into a raw table of that name merged on `id`."""
+BILLING_PROPERTIES = {
+    "companies": ("name", "domain", "phone", "address", "address2", "city", "state", "zip", "country"),
+    "deals": ("dealname", "amount", "dealstage", "closedate", "deal_currency_code", "pipeline"),
+    "line_items": (
+        "name", "price", "quantity", "hs_product_id", "hs_sku", "recurringbillingfrequency",
+        "hs_recurring_billing_start_date", "hs_recurring_billing_end_date",
+    ),
+    "products": ("name", "price", "hs_sku", "recurringbillingfrequency"),
+}  # fmt: skip
+"""The properties billing needs of each type (HubSpot returns only those asked for), besides the
+portal's own external-id and contract-date properties (`requested_properties`)."""
+ASSOCIATED = {"deal_companies": ("companies", "company_id"), "deal_line_items": ("line_items", "line_item_id")}
+"""The pairs read for each loaded deal: table -> (associated type, its id column)."""
+PRIMARY_ASSOCIATION_LABEL = "Primary"
+"""The label HubSpot gives a deal's primary company: the one billed."""
+NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"
+"""The per-deal error of a 207 associations answer that means "none", not a failure."""
+LIST_PAGE_SIZE = 100  # the most a list page holds
+SEARCH_PAGE_SIZE = 200  # the most a search page holds
+SEARCH_RESULT_CAP = 10_000
+"""A search answers no page past its 10,000th result (a 400)."""
+ASSOCIATION_BATCH = 1_000
+"""The most deals one associations read takes; records are yielded in batches of this size."""
+SEARCH_REQUESTS_PER_SECOND = 4.0
+"""HubSpot's search limit per account (the config's `search_requests_per_second`)."""
+SEARCH_HEADROOM = 0.95
+"""The share of the search limit a sync uses: requests spaced exactly at the limit reach HubSpot's
+rolling one-second window a few milliseconds early or late, and some would be 429s (a second each)."""
+VISIBILITY_MARGIN_MS = 5 * 60 * 1000
+"""How far back of its start a sync's cursor is set: search sees a change a few seconds late."""
+
+
+def requested_properties(
+    external_id_property: str, contract_start_property: str, contract_end_property: str
+) -> dict[str, tuple[str, ...]]:
+    """Per type, the properties a sync asks for: the billing defaults and the portal's own
+    external-id and contract-date properties."""
+    extra = {"companies": (external_id_property,), "deals": (contract_start_property, contract_end_property)}
+    return {name: (*properties, *extra.get(name, ())) for name, properties in BILLING_PROPERTIES.items()}
+
+
+def hubspot_client(
+    base_url: str,
+    token: str,
+    *,
+    retry: RetryPolicy | None = None,
+    search_requests_per_second: float = SEARCH_REQUESTS_PER_SECOND,
+) -> ApiClient:
+    """A client bearing the private-app token whose searches, of every type, share one budget
+    just under HubSpot's limit (which counts searches per account, apart from other endpoints)."""
+    search_budget = RequestBudget(search_requests_per_second * SEARCH_HEADROOM)
+    return ApiClient(
+        "hubspot",
+        base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        retry=retry or RetryPolicy(),
+        budgets=dict.fromkeys((_search_path(name) for name in OBJECTS), search_budget),
+    )
+
+
+def modified_ms(record: dict) -> int:
+    """A record's `hs_lastmodifieddate` in epoch milliseconds (HubSpot writes it ISO, `…Z`)."""
+    return round(datetime.fromisoformat(record["properties"]["hs_lastmodifieddate"]).timestamp() * 1000)
+
+
+def search_query(properties: Iterable[str], since_ms: int, after: int) -> dict:
+    """The search for records modified at or after `since_ms`, oldest change first, from result `after`."""
+    since = {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(since_ms)}
+    return {
+        "filterGroups": [{"filters": [since]}],
+        "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": list(properties),
+        "limit": SEARCH_PAGE_SIZE,
+        "after": after,
+    }
+
+
+def next_after(answer: dict) -> str | None:
+    """Where the next page of a list or search starts (an id, an offset), or None after the last."""
+    return answer.get("paging", {}).get("next", {}).get("after")
+
+
+def within_cap(after: int) -> bool:
+    """Whether the page from result `after` is one the search still answers."""
+    return after + SEARCH_PAGE_SIZE <= SEARCH_RESULT_CAP
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """How far a search for changes has read: the records modified at or after `since_ms`, less
+    those of that very millisecond already read, from result `after` of that search."""
+
+    since_ms: int
+    read_at_since: frozenset[str] = frozenset()
+    after: int = 0
+
+    def unread(self, page: list[dict]) -> list[dict]:
+        """The records of a page not read before."""
+        return [r for r in page if r["id"] not in self.read_at_since or modified_ms(r) != self.since_ms]
+
+    def past(self, page: list[dict]) -> Frontier:
+        """The frontier once a page with more to come is read: a new search from the page's last
+        modification time, or, when the whole page has the frontier's own, the search's next page."""
+        last_ms = modified_ms(page[-1])
+        at_last = frozenset(r["id"] for r in page if modified_ms(r) == last_ms)
+        if last_ms > self.since_ms:
+            return Frontier(last_ms, at_last)
+        return Frontier(self.since_ms, self.read_at_since | at_last, self.after + len(page))
+
+
+def association_rows(answer: dict, id_column: str) -> tuple[list[dict], list[str]]:
+    """A (possibly 207) associations answer as pairs `{deal_id, <id_column>, is_primary}`, and the
+    deals it found no association for. Any other per-deal error fails the sync: those deals'
+    pairs are unknown, and keeping or dropping them would both be guesses."""
+    rows = [
+        {
+            "deal_id": str(result["from"]["id"]),
+            id_column: str(target["toObjectId"]),
+            "is_primary": any(t.get("label") == PRIMARY_ASSOCIATION_LABEL for t in target["associationTypes"]),
+        }
+        for result in answer.get("results", [])
+        for target in result["to"]
+    ]
+    errors = answer.get("errors", [])
+    failed = [error for error in errors if error.get("subCategory") != NO_ASSOCIATIONS]
+    if failed:
+        raise SourceRequestError(f"hubspot: {len(failed)} deals' associations could not be read: {failed[0]}")
+    return rows, [str(deal) for error in errors for deal in error["context"]["fromObjectId"]]
+
+
+def batched(pages: Iterable[list[dict]], size: int = ASSOCIATION_BATCH) -> Iterator[list[dict]]:
+    """Pages regrouped into lists of up to `size` records."""
+    batch: list[dict] = []
+    for page in pages:
+        batch.extend(page)
+        while len(batch) >= size:
+            yield batch[:size]
+            batch = batch[size:]
+    if batch:
+        yield batch
+
+
+def list_pages(
+    client: ApiClient, object_type: str, properties: Iterable[str], *, archived: bool = False
+) -> Iterator[list[dict]]:
+    """Every live (or every archived) record of a type, a page at a time, following `paging.next.after`."""
+    query = {"limit": LIST_PAGE_SIZE, "properties": ",".join(properties), "archived": str(archived).lower()}
+    while True:
+        answer = client.get(f"/crm/v3/objects/{object_type}", query)
+        if answer["results"]:
+            yield answer["results"]
+        query["after"] = next_after(answer)
+        if query["after"] is None:
+            return
+
+
+def changed_pages(client: ApiClient, object_type: str, properties: tuple[str, ...], since_ms: int) -> Iterator[list]:
+    """Every live record of a type modified at or after `since_ms`, a search page at a time. Each
+    page is a new search from the last modification time read, so the search never nears its cap,
+    and a record edited meanwhile (which moves to the end of the results) shifts no unread one
+    past a page. Only a page-full of records sharing one millisecond is paged through by offset;
+    should that reach the cap, the type is listed whole."""
+    frontier = Frontier(since_ms)
+    while True:
+        answer = client.post(_search_path(object_type), search_query(properties, frontier.since_ms, frontier.after))
+        unread = frontier.unread(answer["results"])
+        if unread:
+            yield unread
+        if next_after(answer) is None:
+            return
+        frontier = frontier.past(answer["results"])
+        if not within_cap(frontier.after):
+            yield from list_pages(client, object_type, properties)
+            return
+
+
+@dlt.source(name="hubspot")
+def hubspot_source(
+    client: ApiClient,
+    objects: tuple[str, ...],
+    properties: Mapping[str, tuple[str, ...]],
+    now: Callable[[], float] = time.time,
+) -> list:
+    """The portal's billing records into `raw_hubspot`, each type merged on `id` (the copy with
+    the latest `updatedAt` wins when a sync reads a record twice), and with deals the pairs
+    `deal_companies` and `deal_line_items`. Every property asked for is a text column, null where a
+    record lacks it. `now` is the sync's clock (HubSpot's clock, in production)."""
+    resources = []
+    for object_type in objects:
+        names = properties[object_type]
+        records = dlt.resource(
+            _read(client, object_type, names, now),
+            name=object_type,
+            write_disposition="merge",
+            primary_key="id",
+            columns={
+                "updatedAt": {"dedup_sort": "desc"},
+                **{f"properties__{name}": {"data_type": "text", "nullable": True} for name in names},
+            },
+        )
+        resources.append(records)
+        if object_type == "deals":
+            resources += [_pairs(client, records, table, *target) for table, target in ASSOCIATED.items()]
+    return resources
+
+
+def _read(client: ApiClient, object_type: str, properties: tuple[str, ...], now: Callable[[], float]) -> Iterator:
+    """One type: everything on its first sync, otherwise what changed since its cursor; then, on
+    every sync, its archived records."""
+    state = dlt.current.resource_state()
+    started_ms, since_ms = round(now() * 1000), state.get("modified_since_ms")
+    if since_ms is None:
+        live = list_pages(client, object_type, properties)
+    else:
+        live = changed_pages(client, object_type, properties, since_ms)
+    yield from batched(live)
+    yield from batched(list_pages(client, object_type, properties, archived=True))
+    state["modified_since_ms"] = started_ms - VISIBILITY_MARGIN_MS
+
+
+def _pairs(client: ApiClient, deals, table: str, to_type: str, id_column: str):
+    """The pairs of each live deal `deals` yields, read once per sync. A deal found with none
+    yields a marker row (`unlinked`) that deletes its earlier pairs and is not itself stored."""
+    read: set[str] = set()
+
+    def pairs(batch: list[dict]) -> Iterator[list[dict]]:
+        ids = [deal["id"] for deal in batch if not deal.get("archived") and deal["id"] not in read]
+        read.update(ids)
+        if not ids:
+            return
+        answer = client.post(f"/crm/v4/associations/deals/{to_type}/batch/read", {"inputs": [{"id": i} for i in ids]})
+        rows, without = association_rows(answer, id_column)
+        yield rows + [{"deal_id": deal_id, "unlinked": True} for deal_id in without]
+
+    return dlt.transformer(
+        pairs,
+        data_from=deals,
+        name=table,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        merge_key="deal_id",
+        columns={"unlinked": {"data_type": "bool", "hard_delete": True}},
+    )
+
+
+def hubspot_dlt_source(
+    client: ApiClient,
+    objects: list[str],
+    *,
+    external_id_property: str = "external_customer_id",
+    contract_start_property: str = "contract_start_date__zenskar_",
+    contract_end_property: str = "contract_end_date__zenskar_",
+    now: Callable[[], float] = time.time,
+) -> DltSource:
+    """The source for some of the types (the raw assets a run selects), asking for the portal's
+    own external-id and contract-date properties."""
+    unknown = set(objects) - set(OBJECTS)
+    if unknown:
+        raise ValueError(f"HubSpot has no billing object {sorted(unknown)}; choose from {list(OBJECTS)}")
+    properties = requested_properties(external_id_property, contract_start_property, contract_end_property)
+    return hubspot_source(client, tuple(objects), properties, now)
+
+
+def _search_path(object_type: str) -> str:
+    return f"/crm/v3/objects/{object_type}/search"
