@@ -54,6 +54,7 @@ def test_every_staging_model_is_one_call_of_its_entitys_definition():
         "usage_lake",
         "product_analytics",
         "landing",
+        "stripe",
     }
     for model in models:
         source, entity = STAGING_MODEL.fullmatch(model.name).group("source", "entity")

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from billing_pipelines.defs.stripe.extract import OBJECTS, changes_since, needs_full_read, stripe_dlt_source
+from billing_pipelines.defs.stripe.extract import FETCHED, OBJECTS, changes_since, needs_full_read, stripe_dlt_source
 from billing_pipelines.lib.http_client import ApiClient, RetryPolicy
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.stripe_standin import StripeStandin
@@ -66,7 +66,7 @@ def test_the_first_sync_loads_every_object_over_several_pages(stripe):
     assert len(customers) > 100  # more than one page
     assert stripe.count("customers") == len(customers)
     assert stripe.count("subscriptions") == len(subscriptions)  # canceled ones too (status=all)
-    assert stripe.count("subscriptions__items__data") == sum(len(s["items"]) for s in subscriptions.values())
+    assert stripe.count("subscription_items") == sum(len(s["items"]) for s in subscriptions.values())
     assert stripe.count("prices") == len(stripe.stored("prices"))
     assert stripe.count("products") == len(stripe.stored("products"))
     assert {status for (status,) in stripe.query("select distinct status from raw_stripe.subscriptions")} >= {
@@ -106,8 +106,8 @@ def test_a_second_sync_with_no_changes_makes_one_request_per_object_type(stripe)
     stripe.run()
     stripe.standin.advance(60)
     stripe.standin.reset_log()
-    assert stripe.run() == len(OBJECTS)
-    assert stripe.standin.requests_to("/v1/events") == len(OBJECTS)
+    assert stripe.run() == len(FETCHED)
+    assert stripe.standin.requests_to("/v1/events") == len(FETCHED)
 
 
 def test_a_cursor_past_the_events_retention_lists_everything_again(stripe):
@@ -167,3 +167,36 @@ def test_a_full_read_is_needed_without_a_cursor_or_past_retention():
     assert needs_full_read(None, 1_000_000)
     assert not needs_full_read(1_000_000, 1_000_000 + 28 * DAY)
     assert needs_full_read(1_000_000, 1_000_000 + 30 * DAY)
+
+
+def test_customers_carry_the_companys_key_from_the_configured_metadata_key(stripe):
+    stripe.run(["customers"])
+    keyed = stripe.query("select id, billing_external_id from raw_stripe.customers order by id")
+    stored = {c["id"]: c["metadata"].get("external_id") for c in live(stripe.stored("customers"))}
+    assert dict(keyed) == stored
+    assert any(key is None for _, key in keyed) and any(key for _, key in keyed)
+
+
+def test_a_subscription_read_again_replaces_its_items(stripe):
+    stripe.run()
+    subscription = next(s for s in stripe.stored("subscriptions").values() if len(s["items"]) > 1)
+    first_price = subscription["items"][0]["price"] if "price" in subscription["items"][0] else None
+    stripe.standin.advance(60)
+    kept = [(first_price or next(iter(stripe.stored("prices"))), 3)]
+    stripe.standin.update_subscription(subscription["id"], items=kept)
+    stripe.run()
+    items = stripe.query(
+        f"select quantity from raw_stripe.subscription_items where subscription = '{subscription['id']}'"
+    )
+    assert items == [(3,)]
+
+
+def test_loading_only_the_items_leaves_the_subscriptions_cursor_where_it_was(stripe):
+    stripe.run()
+    subscription = next(s for s in stripe.stored("subscriptions").values() if s["status"] == "active")
+    stripe.standin.advance(60)
+    stripe.standin.cancel_subscription(subscription["id"])
+    stripe.run(["subscription_items"])
+    stripe.run(["subscriptions"])
+    status = stripe.query(f"select status from raw_stripe.subscriptions where id = '{subscription['id']}'")
+    assert status == [("canceled",)]

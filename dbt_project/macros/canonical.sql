@@ -28,3 +28,16 @@
 {% macro survivorship_order() -%}
     updated_at desc nulls last, {{ source_precedence() }}, ingested_at desc nulls last, {{ bytewise('location') }} desc
 {%- endmacro %}
+
+
+{# A per-system id of a customer (app account, Stripe customer, HubSpot company): the newest
+   record that carries one, so a customer keeps every system's id whichever record won. #}
+{% macro newest_known(column) -%}
+    first_value({{ column }}) over (
+        partition by customer_id
+        order by
+            case when {{ column }} is null then 1 else 0 end,
+            updated_at desc nulls last, ingested_at desc nulls last, {{ bytewise('location') }} desc
+        rows between unbounded preceding and unbounded following
+    )
+{%- endmacro %}

@@ -38,6 +38,7 @@
     {%- set types = {
         'varchar': dbt.type_string(),
         'bigint': dbt.type_bigint(),
+        'boolean': dbt.type_boolean(),
         'date': 'date',
         'timestamptz': type_timestamptz(),
     } -%}
@@ -291,3 +292,9 @@
 {% macro append_strategy() %}{{ return(adapter.dispatch('append_strategy')()) }}{% endmacro %}
 {% macro default__append_strategy() %}{{ return('append') }}{% endmacro %}
 {% macro bigquery__append_strategy() %}{{ return('merge') }}{% endmacro %}
+
+
+{# A Unix-seconds count (an API's time, e.g. Stripe's `created`) as a timestamp. #}
+{% macro unix_seconds_timestamp(seconds) -%}
+    {{ load_id_timestamp('cast(' ~ seconds ~ ' as ' ~ dbt.type_string() ~ ')') }}
+{%- endmacro %}

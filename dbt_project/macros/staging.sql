@@ -8,8 +8,8 @@
           'columns': {'event_id': 'event_id', 'customer_id': 'customer_external_id', ...},
       }) }}
 
-  It reads `raw_<source>.<entity>` (through `raw_relation`, so it builds before the first load)
-  and returns one row per raw record, valid or not, with the entity's canonical columns,
+  It reads `raw_<source>.<entity>` (through `raw_relation`, so it builds before the first load),
+  or the model the mapping names as `relation` (`ref('base_stripe__contracts')`), and returns one row per raw record, valid or not, with the entity's canonical columns,
   `source_system`, `reject_reason` (NULL = valid, else the first failing check), `location`,
   `payload` and `ingested_at`.
 
@@ -41,9 +41,10 @@
 {% macro stage_customers(source, mapping) %}
 {%- set m = staging_mapping('customers', source, mapping, required=['external_id'], optional=[
     'name', 'email', 'phone', 'line1', 'line2', 'city', 'state', 'postal_code', 'country', 'tax_ids',
-    'currency', 'app_db_account_id', 'created_at', 'updated_at', 'deleted_at']) -%}
+    'currency', 'app_db_account_id', 'stripe_customer_id', 'hubspot_company_id', 'created_at', 'updated_at',
+    'deleted_at']) -%}
 with raw as (
-    select * from {{ raw_relation('raw_' ~ source, 'customers') }}
+    select * from {{ staged_relation(m) }}
 )
 
 select
@@ -61,6 +62,8 @@ select
     {{ staged_tax_ids(m, 'tax_ids') }} as tax_ids,
     {{ staged_text(m, 'currency') }} as currency,
     {{ staged_text(m, 'app_db_account_id') }} as app_db_account_id,
+    {{ staged_text(m, 'stripe_customer_id') }} as stripe_customer_id,
+    {{ staged_text(m, 'hubspot_company_id') }} as hubspot_company_id,
     {{ staged_value(m, 'created_at', 'timestamp') }} as created_at,
     {{ staged_value(m, 'updated_at', 'timestamp') }} as updated_at,
     {{ staged_value(m, 'deleted_at', 'timestamp') }} as deleted_at,
@@ -83,10 +86,11 @@ from raw
 {% macro stage_contracts(source, mapping) %}
 {%- set m = staging_mapping('contracts', source, mapping,
     required=['contract_id', 'customer_id', 'status', 'start_date'], optional=[
-    'name', 'currency', 'end_date', 'renewal_policy', 'app_db_subscription_id', 'updated_at', 'deleted_at']) -%}
+    'name', 'currency', 'end_date', 'renewal_policy', 'app_db_subscription_id', 'stripe_subscription_id',
+    'hubspot_deal_id', 'updated_at', 'deleted_at']) -%}
 {%- set status = m.columns.status -%}
 with raw as (
-    select * from {{ raw_relation('raw_' ~ source, 'contracts') }}
+    select * from {{ staged_relation(m) }}
 )
 
 select
@@ -107,6 +111,8 @@ select
     {{ staged_value(m, 'end_date', 'date') }} as end_date,
     {{ staged_text(m, 'renewal_policy') }} as renewal_policy,
     {{ staged_text(m, 'app_db_subscription_id') }} as app_db_subscription_id,
+    {{ staged_text(m, 'stripe_subscription_id') }} as stripe_subscription_id,
+    {{ staged_text(m, 'hubspot_deal_id') }} as hubspot_deal_id,
     {{ staged_value(m, 'updated_at', 'timestamp') }} as updated_at,
     {{ staged_value(m, 'deleted_at', 'timestamp') }} as deleted_at,
     '{{ source }}' as source_system,
@@ -132,7 +138,7 @@ from raw
     'product_id', 'product_name', 'unit_amount', 'currency', 'billing_period', 'quantity', 'metric',
     'start_date', 'end_date', 'updated_at']) -%}
 with raw as (
-    select * from {{ raw_relation('raw_' ~ source, 'contract_items') }}
+    select * from {{ staged_relation(m) }}
 )
 
 select
@@ -183,7 +189,7 @@ from raw
 {%- set event_timestamp = staged_value(m, 'event_timestamp', 'timestamp') -%}
 {%- set properties = staged_text(m, 'properties') -%}
 with raw as (
-    select * from {{ raw_relation('raw_' ~ source, 'usage_events') }}
+    select * from {{ staged_relation(m) }}
 )
 
 select
@@ -234,11 +240,21 @@ from raw
         {{ exceptions.raise_compiler_error(where ~ "the mapping must say which raw column feeds " ~ canonical) }}
     {%- endfor -%}
     {%- set raw_types = {} -%}
-    {%- for column in raw_table_columns('raw_' ~ source, entity) or [] -%}
+    {%- for column in (raw_table_columns('raw_' ~ source, entity) if mapping.get('relation') is none else none) or [] -%}
         {%- do raw_types.update({column.name: column.dtype}) -%}
     {%- endfor -%}
-    {{ return({'entity': entity, 'source': source, 'delivery': delivery, 'columns': columns, 'raw_types': raw_types}) }}
+    {{ return({'entity': entity, 'source': source, 'delivery': delivery, 'columns': columns, 'raw_types': raw_types,
+               'relation': mapping.get('relation')}) }}
 {% endmacro %}
+
+
+{# What a staging model reads: `raw_<source>.<entity>`, or the relation the mapping names (a
+   `base_<source>__*` model shaping an API's objects, e.g. Stripe subscriptions with their
+   customer's key, into the entity's raw columns, with the raw table's `_payload` and
+   `_dlt_loaded_at`). #}
+{% macro staged_relation(m) -%}
+    {%- if m.relation is not none -%}{{ m.relation }}{%- else -%}{{ raw_relation('raw_' ~ m.source, m.entity) }}{%- endif -%}
+{%- endmacro %}
 
 
 {# A mapped canonical text column (trimmed, blank = NULL), with its source prefix; NULL when

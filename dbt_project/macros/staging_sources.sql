@@ -7,11 +7,16 @@
   Precedence decides between sources that disagree at the same updated_at (customers, contracts,
   items), and between copies of one usage event delivered at the same moment: the app database
   is the system of record; the company's warehouses (Snowflake usage lake, BigQuery product
-  analytics) come next; the landing zone (uploads, pushes, often re-exports) comes last.
+  analytics) come next; then the landing zone (uploads, pushes, often re-exports); the SaaS
+  sources last: Stripe carries no last-changed time, so its records (NULL updated_at) never win
+  over a dated one anyway, and a customer it shares with the app keeps the app's details and
+  gains its Stripe id.
 
   Adding a source: declare its raw tables in models/sources.yml (`raw_<source>`), add one model
   `models/staging/stg_<source>__<entity>.sql` per entity it delivers, calling the entity's
-  `stage_<entity>` macro with the source's mapping (macros/staging.sql), and list it here.
+  `stage_<entity>` macro with the source's mapping (macros/staging.sql), and list it here. An
+  API's objects that need joining or reshaping first (Stripe subscriptions and their items) get
+  a `base_<source>__<object>.sql` view that the mapping names as its `relation`.
 #}
 {% macro staging_sources() %}
     {{ return([
@@ -19,6 +24,7 @@
         {'name': 'usage_lake', 'entities': ['usage_events']},
         {'name': 'product_analytics', 'entities': ['usage_events']},
         {'name': 'landing', 'entities': ['customers', 'contracts', 'contract_items', 'usage_events']},
+        {'name': 'stripe', 'entities': ['customers', 'contracts', 'contract_items']},
     ]) }}
 {% endmacro %}
 

@@ -48,3 +48,19 @@
 {% macro pricing_models() -%}
     {{ return(['flat_fee', 'per_unit', 'tiered', 'volume', 'package']) }}
 {%- endmacro %}
+
+
+{# Stripe's subscription statuses and what they mean canonically: a subscription that has not
+   started billing (trial, first payment pending) is a draft; one in dunning still runs. #}
+{% macro stripe_contract_status_map() -%}
+    {{ return({
+        'trialing': 'draft',
+        'incomplete': 'draft',
+        'active': 'active',
+        'past_due': 'active',
+        'unpaid': 'active',
+        'paused': 'paused',
+        'canceled': 'expired',
+        'incomplete_expired': 'expired',
+    }) }}
+{%- endmacro %}

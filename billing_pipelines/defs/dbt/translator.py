@@ -25,13 +25,16 @@ from billing_pipelines.lib.raw_assets import OWNER
 from billing_pipelines.lib.warehouse import CANONICAL_SCHEMA
 
 STAGING_PREFIX = "stg_"
+SOURCE_MODEL_PREFIXES = (STAGING_PREFIX, "base_")
 PARTITIONED_TAG = "partitioned"
 
 
 def model_group(name: str, folder: str) -> str:
-    """`stg_<source>__<entity>` → `<source>`; canonical and marts keep their folder's name."""
-    if name.startswith(STAGING_PREFIX) and "__" in name:
-        return name.removeprefix(STAGING_PREFIX).split("__", 1)[0]
+    """`stg_<source>__<entity>` and `base_<source>__<object>` → `<source>`; canonical and marts
+    keep their folder's name."""
+    for prefix in SOURCE_MODEL_PREFIXES:
+        if name.startswith(prefix) and "__" in name:
+            return name.removeprefix(prefix).split("__", 1)[0]
     return folder
 
 

@@ -17,7 +17,9 @@ def stripe_definitions(config: BillingConfig) -> dg.Definitions:
             kind="stripe",
             tables=lambda source: list(OBJECTS),
             meaning=TABLE_MEANING.__getitem__,
-            read=lambda name, source, tables: stripe_dlt_source(stripe_client(name, source), tables),
+            read=lambda name, source, tables: stripe_dlt_source(
+                stripe_client(name, source), tables, external_id_key=source.external_id_key
+            ),
         ),
     )
 

@@ -10,9 +10,9 @@ the sync lists everything again instead.
 
 The cursor is the time the last sync started reading, less a margin for events that become
 visible late; re-reading an event twice only fetches an object twice, and raw merges on `id`.
-A sync with nothing changed makes one request per object type. Objects land as Stripe delivers them: dlt nests
-`items.data` of a subscription into `subscriptions__items__data` (each item's price or, on older
-accounts, its `plan` flattened into its columns).
+A sync with nothing changed makes one request per object type. Objects land as Stripe delivers
+them, nested objects flattened into `a__b` columns; a subscription's items are also rows of
+`subscription_items` (each with its price or, on older accounts, its `plan`).
 """
 
 from __future__ import annotations
@@ -27,13 +27,16 @@ from dlt.extract.source import DltSource
 from billing_pipelines.config import StripeSourceConfig
 from billing_pipelines.lib.http_client import ApiClient, BearerTokenFromEnv, RetryPolicy
 
-OBJECTS = ("customers", "products", "prices", "subscriptions")
-"""What a Stripe sync reads, each one raw table merged on `id`."""
+FETCHED = ("customers", "products", "prices", "subscriptions")
+"""What a Stripe sync reads from the API, each one raw table merged on `id`."""
+OBJECTS = (*FETCHED, "subscription_items")
+"""Its raw tables: the items of the subscriptions are rows of their own."""
 TABLE_MEANING = {
     "customers": "who pays: Stripe customers, with the company's own id in their metadata",
     "products": "what is sold: the catalogue the prices belong to",
     "prices": "how it is priced: unit amounts or tiers, currency and billing interval",
-    "subscriptions": "what each customer agreed to: status, term, and its items with their prices",
+    "subscriptions": "what each customer agreed to: status and term (its items as delivered, JSON)",
+    "subscription_items": "the priced lines of each subscription: its price (or legacy plan) and quantity",
 }
 LIST_PARAMS = {"subscriptions": {"status": "all"}}
 """What a list must ask for to see every object (canceled subscriptions are left out by default)."""
@@ -45,6 +48,8 @@ EVENT_TYPE_OF = {
 }
 """The prefix of the event types about each object (`customer.*` also matches subscriptions')."""
 PAGE_SIZE = 100  # Stripe's largest page
+BILLING_KEY = "billing_external_id"
+"""The column of raw customers holding the company's own id (staging's external_id)."""
 EVENT_RETENTION_SECONDS = 30 * 86_400
 SAFE_RETENTION_SECONDS = EVENT_RETENTION_SECONDS - 86_400
 """A cursor older than this lists everything again (a day short of Stripe's 30, for clock skew)."""
@@ -95,17 +100,62 @@ def fetched(client: ApiClient, collection: str, ids: dict[str, dict | None]) -> 
     return [snapshot or client.get(f"/v1/{collection}/{object_id}") for object_id, snapshot in ids.items()]
 
 
+def with_billing_key(external_id_key: str) -> Callable[[dict], dict]:
+    """Adds `billing_external_id`: the company's own customer id, from the metadata key the
+    config names (None when the customer has none: it stays a customer of its own)."""
+
+    def add(customer: dict) -> dict:
+        value = (customer.get("metadata") or {}).get(external_id_key)
+        return {**customer, BILLING_KEY: value.strip() if isinstance(value, str) and value.strip() else None}
+
+    return add
+
+
+def subscription_items(subscriptions: list[dict] | dict) -> list[dict]:
+    """The items of some subscriptions, each with its subscription's id: a subscription read
+    again delivers all its items, which replace the ones stored for it (an item removed in
+    Stripe disappears)."""
+    batch = subscriptions if isinstance(subscriptions, list) else [subscriptions]
+    return [{**item, "subscription": sub["id"]} for sub in batch for item in sub["items"]["data"]]
+
+
 @dlt.source(name="stripe", max_table_nesting=3)
-def stripe_source(client: ApiClient, objects: tuple[str, ...] = OBJECTS, now: Callable[[], float] = time.time) -> list:
-    """The account's billing objects into `raw_stripe`, each merged on `id`. `now` is the sync's
-    clock (Stripe's clock, in production)."""
-    return [
-        dlt.resource(_read(client, collection, now), name=collection, write_disposition="merge", primary_key="id")
-        for collection in objects
-    ]
+def stripe_source(
+    client: ApiClient,
+    objects: tuple[str, ...] = OBJECTS,
+    now: Callable[[], float] = time.time,
+    external_id_key: str = "external_id",
+) -> list:
+    """The account's billing objects into `raw_stripe`, each merged on `id`; customers carry
+    `billing_external_id` beside their metadata, and subscriptions' items also land as rows of
+    `subscription_items` (a subscription keeps its items list as JSON, as delivered). `now` is
+    the sync's clock (Stripe's clock, in production)."""
+    resources = {}
+    for collection in FETCHED:
+        # A run that loads only the items still reads the subscriptions, but must not move their cursor.
+        keep_cursor = collection == "subscriptions" and collection not in objects
+        resources[collection] = dlt.resource(
+            _read(client, collection, now, keep_cursor),
+            name=collection,
+            write_disposition="merge",
+            primary_key="id",
+            columns={"items": {"data_type": "json"}} if collection == "subscriptions" else None,
+        )
+    resources["customers"].add_map(with_billing_key(external_id_key))
+    resources["subscription_items"] = dlt.transformer(
+        subscription_items,
+        data_from=resources["subscriptions"],
+        name="subscription_items",
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        primary_key="id",
+        merge_key="subscription",
+    )
+    return [resources[name] for name in objects]
 
 
-def _read(client: ApiClient, collection: str, now: Callable[[], float]) -> Iterator[list[dict]]:
+def _read(
+    client: ApiClient, collection: str, now: Callable[[], float], keep_cursor: bool = False
+) -> Iterator[list[dict]]:
     """One object type: everything on its first sync (or when its cursor is past the events'
     retention), otherwise what the events since its cursor name. Each type keeps its own cursor
     in dlt's state, committed with its load, so a run that loads only some types (or fails)
@@ -119,7 +169,8 @@ def _read(client: ApiClient, collection: str, now: Callable[[], float]) -> Itera
         changed = changes_since([event for page in events for event in page]).get(collection)
         if changed:
             yield fetched(client, collection, changed)
-    state["events_cursor"] = started - VISIBILITY_MARGIN_SECONDS
+    if not keep_cursor:
+        state["events_cursor"] = started - VISIBILITY_MARGIN_SECONDS
 
 
 def stripe_client(source_name: str, source: StripeSourceConfig) -> ApiClient:
@@ -128,6 +179,8 @@ def stripe_client(source_name: str, source: StripeSourceConfig) -> ApiClient:
     return ApiClient(source_name, source.base_url, auth=auth, retry=RetryPolicy(attempts=source.max_attempts))
 
 
-def stripe_dlt_source(client: ApiClient, objects: list[str], now: Callable[[], float] = time.time) -> DltSource:
+def stripe_dlt_source(
+    client: ApiClient, objects: list[str], now: Callable[[], float] = time.time, external_id_key: str = "external_id"
+) -> DltSource:
     """The source for some of the objects (the raw assets a run selects)."""
-    return stripe_source(client, tuple(objects), now)
+    return stripe_source(client, tuple(objects), now, external_id_key)

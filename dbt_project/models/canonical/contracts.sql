@@ -1,11 +1,13 @@
 -- One canonical contract per contract_id. App contracts are namespaced ('app_db-sub-<id>'),
--- landing contracts keep the sender's id. Survivorship as for customers: newest updated_at,
+-- Stripe subscriptions keep theirs (sub_...), HubSpot deals are 'hubspot-deal-<id>', landing and
+-- sheet contracts keep the sender's id. Survivorship as for customers: newest updated_at,
 -- then source precedence (app database over landing zone), then the most recent delivery.
 with candidates as (
     {{ valid_staging_rows(
         'contracts',
         ['contract_id', 'customer_id', 'name', 'status', 'currency', 'start_date', 'end_date',
-         'renewal_policy', 'app_db_subscription_id', 'updated_at', 'deleted_at', 'source_system',
+         'renewal_policy', 'app_db_subscription_id', 'stripe_subscription_id', 'hubspot_deal_id',
+         'updated_at', 'deleted_at', 'source_system',
          'ingested_at', 'location'],
     ) }}
 ),
@@ -30,8 +32,8 @@ select
     end_date,
     renewal_policy,
     app_db_subscription_id,
-    cast(null as {{ dbt.type_string() }}) as stripe_subscription_id,
-    cast(null as {{ dbt.type_string() }}) as hubspot_deal_id,
+    stripe_subscription_id,
+    hubspot_deal_id,
     updated_at,
     deleted_at is not null as is_deleted,
     source_system
