@@ -298,3 +298,10 @@
 {% macro unix_seconds_timestamp(seconds) -%}
     {{ load_id_timestamp('cast(' ~ seconds ~ ' as ' ~ dbt.type_string() ~ ')') }}
 {%- endmacro %}
+
+
+{# The UTC day of a Unix-seconds count, by day arithmetic alone (no time-zone conversion, which
+   would read a session's zone on some warehouses). #}
+{% macro unix_seconds_date(seconds) -%}
+    cast({{ dbt.dateadd('day', 'cast(floor(' ~ seconds ~ ' / 86400) as ' ~ dbt.type_bigint() ~ ')', "cast('1970-01-01' as date)") }} as date)
+{%- endmacro %}

@@ -57,8 +57,8 @@ select
         as billing_period,
     items.quantity,
     case when items.usage_type = 'metered' then products.metadata__metric end as metric,
-    {{ utc_date(unix_seconds_timestamp('items.start_date')) }} as start_date,
-    {{ utc_date(unix_seconds_timestamp('items.end_seconds')) }} as end_date,
+    {{ unix_seconds_date('items.start_date') }} as start_date,
+    {{ unix_seconds_date('items.end_seconds') }} as end_date,
     items._payload,
     items._dlt_loaded_at
 from items

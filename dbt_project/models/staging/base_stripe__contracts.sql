@@ -14,8 +14,8 @@ select
     coalesce(customers.billing_external_id, 'stripe-' || subscriptions.customer) as customer_id,
     subscriptions.status,
     upper(subscriptions.currency) as currency,
-    {{ utc_date(unix_seconds_timestamp('subscriptions.start_date')) }} as start_date,
-    {{ utc_date(unix_seconds_timestamp('coalesce(subscriptions.ended_at, subscriptions.cancel_at)')) }} as end_date,
+    {{ unix_seconds_date('subscriptions.start_date') }} as start_date,
+    {{ unix_seconds_date('coalesce(subscriptions.ended_at, subscriptions.cancel_at)') }} as end_date,
     case
         when subscriptions.ended_at is null and subscriptions.cancel_at is null then 'auto_renew' else 'none'
     end as renewal_policy,
