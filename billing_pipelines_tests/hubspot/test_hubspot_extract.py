@@ -13,25 +13,32 @@ from billing_pipelines.defs.hubspot import extract
 from billing_pipelines.defs.hubspot.extract import (
     OBJECTS,
     SEARCH_RESULT_CAP,
+    TABLES,
     Frontier,
     association_rows,
     batched,
     hubspot_client,
     hubspot_dlt_source,
+    iso_day,
     modified_ms,
     requested_properties,
+    with_billing_columns,
     within_cap,
 )
-from billing_pipelines.lib.http_client import ApiClient, RetryPolicy, SourceRequestError
+from billing_pipelines.lib.http_client import ApiClient, BearerTokenFromEnv, RetryPolicy, SourceRequestError
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.hubspot_standin import HubSpotStandin
 
 TOKEN = "pat-na1-hubspot-extract-0123456789"
+TOKEN_ENV = "TEST_BILLING_HUBSPOT_EXTRACT_TOKEN"
+DEALS = ("deals", "deal_companies", "deal_line_items")
+"""The deals with the pairs their read feeds."""
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.01, max_delay_seconds=0.1)  # a Retry-After is honoured up to 0.1 s
 
 
 @pytest.fixture
-def hubspot(tmp_path):
+def hubspot(tmp_path, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
     standin = HubSpotStandin(token=TOKEN)  # on real time: its search limit is HubSpot's, per real second
     standin.seed_from_sandbox(*app_company(date(2026, 9, 30), seed=3, accounts=150))
     with standin.serving() as base_url:
@@ -52,13 +59,19 @@ class Sync:
         )
 
     def client(self, search_requests_per_second: float = 4.0) -> ApiClient:
-        return hubspot_client(self.base_url, TOKEN, retry=FAST, search_requests_per_second=search_requests_per_second)
+        auth = BearerTokenFromEnv("hubspot", TOKEN_ENV, "HubSpot private-app token")
+        return hubspot_client(self.base_url, auth, retry=FAST, search_requests_per_second=search_requests_per_second)
 
-    def run(self, objects=OBJECTS, client: ApiClient | None = None) -> int:
-        """One sync; the requests it made."""
+    def run(self, tables=TABLES, client: ApiClient | None = None) -> int:
+        """One sync of some raw tables; the requests it made."""
         client = client or self.client()
-        self.pipeline.run(hubspot_dlt_source(client, list(objects)))
+        self.pipeline.run(hubspot_dlt_source(client, list(tables)))
         return client.requests_made
+
+    def cursor(self, object_type: str) -> int | None:
+        """A type's cursor as the last sync committed it."""
+        resources = self.pipeline.state.get("sources", {}).get("hubspot", {}).get("resources", {})
+        return resources.get(object_type, {}).get("modified_since_ms")
 
     def query(self, sql: str) -> list[tuple]:
         with duckdb.connect(self.warehouse, read_only=True) as connection:
@@ -183,7 +196,7 @@ def test_a_record_edited_while_the_changes_are_paged_shifts_no_other_past_a_page
 
 
 def test_changes_deletes_and_re_linked_deals_arrive_on_the_next_sync(hubspot):
-    hubspot.run(["companies", "deals"])
+    hubspot.run(["companies", *DEALS])
     companies = list(hubspot.records("companies"))
     changed, gone = companies[0], companies[1]
     deal = next(d for d, c in sorted(hubspot.linked("companies")) if c == companies[2])
@@ -199,7 +212,7 @@ def test_changes_deletes_and_re_linked_deals_arrive_on_the_next_sync(hubspot):
         hubspot.unlink(emptied, "line_items", item)
     hubspot.standin.update("deals", emptied, dealname="No items left")
 
-    hubspot.run(["companies", "deals"])
+    hubspot.run(["companies", *DEALS])
 
     assert hubspot.query(f"select properties__name from raw_hubspot.companies where id = '{changed}'") == [
         ("New Name GmbH",)
@@ -226,13 +239,13 @@ def test_a_second_sync_with_no_changes_makes_two_requests_per_type(hubspot):
 
 def test_a_burst_of_429s_is_survived_with_the_right_totals(hubspot):
     hubspot.standin.inject_faults(429, 2, retry_after=1, path_prefix="/crm/v3/objects/companies")
-    hubspot.run(["companies", "deals"])
+    hubspot.run(["companies", *DEALS])
     deal = next(iter(hubspot.records("deals")))
     hubspot.standin.update("deals", deal, amount=999)
     hubspot.standin.inject_faults(429, 2, retry_after=1, path_prefix="/crm/v3/objects/deals/search")
     hubspot.standin.inject_faults(429, 1, retry_after=1, path_prefix="/crm/v4/associations/deals/companies")
 
-    hubspot.run(["deals"])
+    hubspot.run(DEALS)
 
     assert hubspot.count("companies") == len(hubspot.standin._records["companies"])
     assert hubspot.query(f"select properties__amount from raw_hubspot.deals where id = '{deal}'") == [("999",)]
@@ -322,3 +335,72 @@ def test_the_portals_own_properties_are_requested_with_the_billing_defaults():
     assert properties["companies"][-1] == "crm_customer_id" and "country" in properties["companies"]
     assert properties["deals"][-2:] == ("start_on", "end_on") and "deal_currency_code" in properties["deals"]
     assert "hs_product_id" in properties["line_items"]
+
+
+def test_a_run_that_loads_only_the_deals_pairs_reads_the_deals_but_leaves_their_cursor(hubspot):
+    hubspot.run()
+    cursor = hubspot.cursor("deals")
+    deal, company = next((d, c) for d, c in sorted(hubspot.linked("companies")))
+    old_name = hubspot.records("deals")[deal].properties["dealname"]
+    hubspot.standin.update("deals", deal, dealname="Renamed deal")
+    other = next(c for c in hubspot.records("companies") if c != company)
+    hubspot.unlink(deal, "companies", company)
+    hubspot.standin.associate("deals", deal, "companies", other)
+
+    hubspot.run(["deal_companies"])
+
+    assert hubspot.pairs("deal_companies", deal) == [other]  # the pairs of the changed deal are read
+    assert hubspot.query(f"select properties__dealname from raw_hubspot.deals where id = '{deal}'") == [(old_name,)]
+    assert hubspot.cursor("deals") == cursor  # the deals themselves were not loaded
+    # as a Dagster run selecting one raw asset does it: the whole source, then some of its resources
+    hubspot.pipeline.run(hubspot_dlt_source(hubspot.client(), list(TABLES)).with_resources("deal_line_items"))
+    assert hubspot.cursor("deals") == cursor
+
+    hubspot.run(DEALS)
+
+    assert hubspot.query(f"select properties__dealname from raw_hubspot.deals where id = '{deal}'") == [
+        ("Renamed deal",)
+    ]
+    assert hubspot.cursor("deals") > cursor
+
+
+def test_deals_loaded_without_their_pairs_keep_their_cursor_for_the_sync_that_loads_both(hubspot):
+    hubspot.run(["deals"])
+    assert hubspot.count("deals") == len(hubspot.standin._records["deals"])
+    assert hubspot.cursor("deals") is None  # their pairs are still to be read
+    hubspot.run(DEALS)
+    assert hubspot.count("deal_companies") == len(hubspot.linked("companies"))
+    assert hubspot.cursor("deals") is not None
+
+
+def test_the_portals_own_properties_land_in_fixed_name_columns(hubspot):
+    hubspot.run(["companies", *DEALS, "line_items"])
+    keyed = {i: r for i, r in hubspot.records("companies").items() if r.properties.get("external_customer_id")}
+    company, record = next(iter(keyed.items()))
+    assert hubspot.query(f"select billing_external_id from raw_hubspot.companies where id = '{company}'") == [
+        (record.properties["external_customer_id"],)
+    ]
+    unkeyed = next(i for i in hubspot.records("companies") if i not in keyed)
+    assert hubspot.query(f"select billing_external_id from raw_hubspot.companies where id = '{unkeyed}'") == [(None,)]
+    deal, record = next(iter(hubspot.records("deals").items()))
+    assert hubspot.query(
+        f"select billing_contract_start, billing_contract_end from raw_hubspot.deals where id = '{deal}'"
+    ) == [(record.properties["contract_start_date__zenskar_"], record.properties["contract_end_date__zenskar_"])]
+    assert hubspot.count("line_items", "billing_start_date is null") == 0
+
+
+def test_hubspot_dates_become_iso_days_whether_written_as_days_or_epoch_milliseconds():
+    assert iso_day("2026-01-15") == "2026-01-15"
+    assert iso_day("1768435200000") == "2026-01-15"  # midnight UTC in epoch milliseconds
+    assert iso_day(1768435200000) == "2026-01-15"
+    assert iso_day("2026-01-15T00:00:00.000Z") == "2026-01-15"
+    assert iso_day(" ") is None and iso_day(None) is None
+    assert iso_day("15/01/2026") == "15/01/2026"  # kept as written: staging rejects it
+    add = with_billing_columns({"billing_external_id": "crm_id", "billing_contract_start": "start_on"})
+    assert add({"id": "1", "properties": {"crm_id": " CUS-1 ", "start_on": "1768435200000"}}) == {
+        "id": "1",
+        "properties": {"crm_id": " CUS-1 ", "start_on": "1768435200000"},
+        "billing_external_id": "CUS-1",
+        "billing_contract_start": "2026-01-15",
+    }
+    assert add({"id": "2", "properties": {"crm_id": "  "}})["billing_external_id"] is None

@@ -6,15 +6,12 @@ from datetime import date
 import dagster as dg
 import duckdb
 import pytest
-from dagster_dlt import DagsterDltResource
 
-from billing_pipelines.definitions import build_definitions
 from billing_pipelines.defs.stripe.assets import stripe_definitions
 from billing_pipelines.defs.stripe.extract import OBJECTS
-from billing_pipelines.defs.sync.jobs import STATE_JOB
-from billing_pipelines.lib.warehouse import Warehouse
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.stripe_standin import StripeStandin
+from billing_pipelines_tests import api_sources
 
 KEY_ENV = "TEST_BILLING_STRIPE_KEY"
 API_KEY = "sk_test_assets_0123456789abcdef"
@@ -39,21 +36,11 @@ def stripe_config(project_config, monkeypatch):
 
 
 def materialize(config) -> dg.ExecuteInProcessResult:
-    assets = [a for a in stripe_definitions(config).assets if isinstance(a, dg.AssetsDefinition)]
-    resources = {"dlt": DagsterDltResource(), "warehouse": Warehouse(path=str(config.warehouse_path))}
-    return dg.materialize(assets, resources=resources, raise_on_error=False)
+    return api_sources.materialize(stripe_definitions(config), config)
 
 
 def test_each_object_is_a_raw_asset_fed_by_the_stripe_account_and_synced_with_the_state(stripe_config):
-    defs = build_definitions()
-    graph = defs.resolve_asset_graph()
-    state_sync = defs.resolve_job_def(STATE_JOB).asset_layer.selected_asset_keys
-    for table in OBJECTS:
-        raw = graph.get(dg.AssetKey(["raw_payments", table]))
-        assert raw.group_name == "payments" and raw.pools == {"warehouse"}
-        assert dg.AssetKey(["payments", table]) in raw.parent_keys
-        assert "stripe" in graph.get(dg.AssetKey(["payments", table])).kinds
-        assert raw.key in state_sync
+    api_sources.assert_raw_assets_synced_with_the_state("payments", "stripe", OBJECTS)
 
 
 def test_a_materialization_loads_the_account_into_raw(stripe_config):
@@ -70,8 +57,7 @@ def test_a_missing_key_fails_the_run_naming_the_variable(stripe_config, monkeypa
     config, standin = stripe_config
     monkeypatch.delenv(KEY_ENV)
     result = materialize(config)
-    assert not result.success
-    error = str(result.get_step_failure_events()[0].event_specific_data.error)
+    error = api_sources.failure(result)
     assert f"payments: environment variable {KEY_ENV} is not set: it must hold the Stripe API key" in error
     assert standin.requests_to("/") == 0
 
@@ -80,7 +66,6 @@ def test_the_key_never_shows_in_errors_or_logs(stripe_config, caplog):
     config, standin = stripe_config
     standin.inject_faults(401, 1)
     result = materialize(config)
-    assert not result.success
-    error = str(result.get_step_failure_events()[0].event_specific_data.error)
+    error = api_sources.failure(result)
     assert "payments: GET /v1/customers failed with HTTP 401" in error
     assert API_KEY not in error and API_KEY not in caplog.text

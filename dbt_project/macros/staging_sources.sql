@@ -8,9 +8,13 @@
   items), and between copies of one usage event delivered at the same moment: the app database
   is the system of record; the company's warehouses (Snowflake usage lake, BigQuery product
   analytics) come next; then the landing zone (uploads, pushes, often re-exports); the SaaS
-  sources last: Stripe carries no last-changed time, so its records (NULL updated_at) never win
-  over a dated one anyway, and a customer it shares with the app keeps the app's details and
-  gains its Stripe id.
+  sources last: Stripe carries no last-changed time, and HubSpot's customers are staged without
+  theirs (a company touched in the CRM must not replace the app's billing details), so their
+  customers (NULL updated_at) never win over a dated one anyway, and a customer they share with
+  the app keeps the app's details and gains its Stripe and HubSpot ids. HubSpot's contracts and
+  items are its own ('hubspot-deal-<id>'), dated by their last change. The billing team's Google
+  Sheet comes last: its rows are landing lines (dated where the team fills updated_at) and
+  compete with the uploads by date, ranking after them on a tie.
 
   Adding a source: declare its raw tables in models/sources.yml (`raw_<source>`), add one model
   `models/staging/stg_<source>__<entity>.sql` per entity it delivers, calling the entity's
@@ -25,6 +29,8 @@
         {'name': 'product_analytics', 'entities': ['usage_events']},
         {'name': 'landing', 'entities': ['customers', 'contracts', 'contract_items', 'usage_events']},
         {'name': 'stripe', 'entities': ['customers', 'contracts', 'contract_items']},
+        {'name': 'hubspot', 'entities': ['customers', 'contracts', 'contract_items']},
+        {'name': 'google_sheets', 'entities': ['customers', 'contracts', 'contract_items']},
     ]) }}
 {% endmacro %}
 

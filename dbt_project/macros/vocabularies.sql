@@ -64,3 +64,29 @@
         'incomplete_expired': 'expired',
     }) }}
 {%- endmacro %}
+
+
+{# The HubSpot deal stages that mean a signed contract: `closedwon` is the won stage of the
+   default sales pipeline; a portal with its own pipelines adds its won stages' ids here. A deal
+   in a won stage is active until its end date has passed (then expired); a deal in any other
+   stage (open, or lost) is a draft, never billed. #}
+{% macro hubspot_won_deal_stages() -%}
+    {{ return(['closedwon']) }}
+{%- endmacro %}
+
+{# HubSpot's billing frequencies (a line item's `recurringbillingfrequency`) as ISO-8601 periods;
+   a line item without one is billed once and has no period. #}
+{% macro hubspot_billing_periods() -%}
+    {{ return({
+        'weekly': 'P1W',
+        'biweekly': 'P2W',
+        'monthly': 'P1M',
+        'quarterly': 'P3M',
+        'per_six_months': 'P6M',
+        'annually': 'P1Y',
+        'per_two_years': 'P2Y',
+        'per_three_years': 'P3Y',
+        'per_four_years': 'P4Y',
+        'per_five_years': 'P5Y',
+    }) }}
+{%- endmacro %}

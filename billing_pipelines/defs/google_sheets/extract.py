@@ -22,12 +22,21 @@ deleted, and a sheet has no change feed to learn about deletions.)
 The read quota (about 60 reads a minute per service account, answered with 429 and no
 `Retry-After`) is survived by the client's backoff; when retries run out, the sync fails with
 the client's error and loads nothing.
+
+A configured source (billing.yaml) signs in with the service-account key JSON held by the
+environment variable `credentials_env`, read when the first request is sent, never when the
+definitions load: a missing or unparsable variable fails the run with an error naming the
+variable, never quoting the key.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote
@@ -41,7 +50,7 @@ from dlt.extract.source import DltSource
 from google.auth.exceptions import GoogleAuthError
 from google.oauth2 import service_account
 
-from billing_pipelines.config import PARTITIONED_DATASETS
+from billing_pipelines.config import PARTITIONED_DATASETS, GoogleSheetsSourceConfig
 from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
 from billing_pipelines.lib.event_dates import with_event_dates
 from billing_pipelines.lib.http_client import ApiClient, RetryPolicy, SourceRequestError
@@ -55,6 +64,13 @@ SERIAL_EPOCH = datetime(1899, 12, 30, tzinfo=UTC)
 """Day 0 of a sheet's serial dates (so that 1900 is, correctly, not a leap year)."""
 QUOTA_RETRY = RetryPolicy(attempts=8, backoff_seconds=1.0, max_delay_seconds=60.0)
 """Backoff that outlasts the read quota's minute: waits of 1, 2, 4 ... 32 s reach it after six retries."""
+KEY_FIELDS = ("client_email", "private_key", "token_uri")
+"""What a service-account key file must hold to sign in."""
+TABLE_MEANING = {
+    "customers": "who is billed, as the billing team keeps them by hand: names, addresses, tax ids, currency",
+    "contracts": "what each customer agreed to, as the team records it: status, currency, term and renewal",
+    "contract_items": "the priced lines of each contract: product, pricing model, unit amount, metric",
+}
 SIGNIFICANT_DIGITS = 15
 """The digits a sheet shows of a number: beyond them a stored double is noise, not what was typed."""
 ROW_COLUMNS = {
@@ -79,30 +95,86 @@ class ServiceAccountAuth(requests.auth.AuthBase):
     on every request until it is about to expire, then is fetched again. The key itself is never
     sent, logged nor quoted in an error; a refused sign-in is a SourceRequestError saying why."""
 
-    def __init__(self, service_account_info: Mapping[str, str]) -> None:
+    def __init__(self, service_account_info: Mapping[str, str], source: str = SOURCE) -> None:
         self._credentials = service_account.Credentials.from_service_account_info(
             service_account_info, scopes=[READONLY_SCOPE]
         )
         self._token_uri = service_account_info["token_uri"]
         self._token_request = google.auth.transport.requests.Request()
+        self._source = source
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         try:
             self._credentials.before_request(self._token_request, request.method, request.url, request.headers)
         except GoogleAuthError as error:
             raise SourceRequestError(
-                f"{SOURCE}: signing in as {self._credentials.service_account_email} at "
+                f"{self._source}: signing in as {self._credentials.service_account_email} at "
                 f"{self._token_uri} failed: {error}"
             ) from None
         return request
 
 
+class ServiceAccountFromEnv(requests.auth.AuthBase):
+    """ServiceAccountAuth with the key file's JSON read from an environment variable when the
+    first request is sent, so definitions load without it and never hold it. A variable that is
+    unset, not JSON, or not a service-account key is a SourceRequestError naming the variable and
+    saying what is wrong, without quoting any of its value."""
+
+    def __init__(self, source: str, env_name: str) -> None:
+        self.source, self.env_name = source, env_name
+        self._auth: ServiceAccountAuth | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        with self._lock:
+            if self._auth is None:
+                self._auth = ServiceAccountAuth(self._key_file(), self.source)
+        return self._auth(request)
+
+    def _key_file(self) -> dict:
+        where = f"{self.source}: environment variable {self.env_name}"
+        text = os.environ.get(self.env_name, "")
+        if not text.strip():
+            raise SourceRequestError(f"{where} is not set: it must hold the service-account key JSON")
+        try:
+            info = json.loads(text)
+        except json.JSONDecodeError as error:  # its message gives a position, never the text
+            raise SourceRequestError(
+                f"{where} does not hold a service-account key JSON: not JSON (line {error.lineno}, "
+                f"column {error.colno})"
+            ) from None
+        missing = [name for name in KEY_FIELDS if not isinstance(info, dict) or not info.get(name)]
+        if missing:
+            raise SourceRequestError(f"{where} does not hold a service-account key JSON: no {', '.join(missing)}")
+        try:
+            service_account.Credentials.from_service_account_info(info, scopes=[READONLY_SCOPE])
+        except Exception:  # noqa: BLE001 - whatever the key's parser says may quote the key
+            raise SourceRequestError(f"{where} holds a service-account key whose private_key cannot be read") from None
+        return info
+
+
 def google_sheets_client(
-    service_account_info: Mapping[str, str], base_url: str = SHEETS_API, retry: RetryPolicy = QUOTA_RETRY
+    service_account_info: Mapping[str, str],
+    base_url: str = SHEETS_API,
+    retry: RetryPolicy = QUOTA_RETRY,
+    source: str = SOURCE,
 ) -> ApiClient:
     """The client a sync reads the Sheets API with, signed in with the service account's key file
     (the parsed JSON). A 429 from the quota names no wait, so `retry` must back off past a minute."""
-    return ApiClient(SOURCE, base_url, auth=ServiceAccountAuth(service_account_info), retry=retry)
+    return ApiClient(source, base_url, auth=ServiceAccountAuth(service_account_info, source), retry=retry)
+
+
+def sheets_retry(max_attempts: int) -> RetryPolicy:
+    """The quota-patient backoff (QUOTA_RETRY), with more attempts if billing.yaml asks for more:
+    fewer would give up inside the quota's minute, failing syncs a wait would have carried."""
+    return replace(QUOTA_RETRY, attempts=max(QUOTA_RETRY.attempts, max_attempts))
+
+
+def google_sheets_api_client(source_name: str, source: GoogleSheetsSourceConfig) -> ApiClient:
+    """The Sheets API as billing.yaml configures it: signed in with the key JSON `credentials_env`
+    holds, read when the first request is sent."""
+    auth = ServiceAccountFromEnv(source_name, source.credentials_env)
+    return ApiClient(source_name, source.base_url, auth=auth, retry=sheets_retry(source.max_attempts))
 
 
 # --- cell values as text ----------------------------------------------------------------------
@@ -284,3 +356,12 @@ def google_sheets_dlt_source(
         if unknown:
             raise ValueError(f"{SOURCE}: {dataset} has no column {', '.join(unknown)} to take from the sheet")
     return google_sheets_source(client, spreadsheet_id, tabs, columns, datetime.now(UTC))
+
+
+def google_sheets_config_source(source_name: str, source: GoogleSheetsSourceConfig, tables: list[str]) -> DltSource:
+    """The source for some datasets (tabs) of a spreadsheet billing.yaml configures (what its raw
+    asset runs)."""
+    tabs = {dataset: source.tabs[dataset] for dataset in tables}
+    return google_sheets_dlt_source(
+        google_sheets_api_client(source_name, source), source.spreadsheet_id, tabs, source.columns
+    )

@@ -24,6 +24,20 @@ deals a request) into `deal_companies` and `deal_line_items`, one row per pair. 
 replaces all its pairs (delete-insert on `deal_id`), so a deal moved to another company keeps no
 old pair, and one left with none loses them. HubSpot may not count an association change as a
 change of the deal: a deal re-linked and not edited is only re-read once it changes.
+
+A run may load only some of the raw tables (the raw assets a Dagster run selects). A read's
+cursor moves only when the run loads every table the read feeds: a run that loads only
+`deal_companies` still reads the deals (their pairs need them) but leaves the deals' cursor where
+it was, and so does one that loads the deals without their pairs, whose pairs would otherwise
+never be read for the deals it loaded.
+
+Beside the records as delivered, a few fixed-name columns carry what billing.yaml names per
+portal, so staging never needs the portal's own property names: `billing_external_id` on
+companies (the company's own customer id, from `external_id_property`), `billing_contract_start`
+and `billing_contract_end` on deals (from the contract-date properties), `billing_start_date` and
+`billing_end_date` on line items (their recurring-billing dates). The dates are ISO days: HubSpot
+writes a date property as `YYYY-MM-DD`, older integrations as epoch milliseconds of midnight UTC;
+anything else is kept as written, for staging to reject.
 """
 
 from __future__ import annotations
@@ -31,12 +45,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dlt
+import requests
 from dlt.extract.source import DltSource
 
-from billing_pipelines.lib.http_client import ApiClient, RequestBudget, RetryPolicy, SourceRequestError
+from billing_pipelines.config import HubSpotSourceConfig
+from billing_pipelines.lib.dlt_selection import loads_all
+from billing_pipelines.lib.http_client import (
+    ApiClient,
+    BearerTokenFromEnv,
+    RequestBudget,
+    RetryPolicy,
+    SourceRequestError,
+)
 
 OBJECTS = ("companies", "deals", "line_items", "products")
 """What a HubSpot sync reads, each into a raw table of that name merged on `id`."""
@@ -53,6 +76,20 @@ BILLING_PROPERTIES = {
 portal's own external-id and contract-date properties (`requested_properties`)."""
 ASSOCIATED = {"deal_companies": ("companies", "company_id"), "deal_line_items": ("line_items", "line_item_id")}
 """The pairs read for each loaded deal: table -> (associated type, its id column)."""
+TABLES = (*OBJECTS, *ASSOCIATED)
+"""The raw tables of a HubSpot source: the records of each type, and the pairs of each deal."""
+FEEDS = {object_type: (object_type,) for object_type in OBJECTS} | {"deals": ("deals", *ASSOCIATED)}
+"""The raw tables each type's read feeds: the deals also feed their pairs."""
+TABLE_MEANING = {
+    "companies": "who pays: HubSpot companies, with the company's own id in a property (archived ones flagged)",
+    "deals": "what each customer agreed to: stage, currency and the contract's term",
+    "line_items": "the priced lines of each deal: product, unit price, quantity and billing frequency",
+    "products": "what is sold: the product library the line items point to",
+    "deal_companies": "which companies each deal has, the billed one marked primary",
+    "deal_line_items": "which line items each deal has",
+}
+BILLING_KEY = "billing_external_id"
+"""The column of raw companies holding the company's own customer id (staging's external_id)."""
 PRIMARY_ASSOCIATION_LABEL = "Primary"
 """The label HubSpot gives a deal's primary company: the one billed."""
 NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"
@@ -81,22 +118,86 @@ def requested_properties(
     return {name: (*properties, *extra.get(name, ())) for name, properties in BILLING_PROPERTIES.items()}
 
 
+def billing_columns(
+    external_id_property: str, contract_start_property: str, contract_end_property: str
+) -> dict[str, dict[str, str]]:
+    """Per type, the fixed-name columns a sync adds beside the records: column -> the property
+    that feeds it."""
+    return {
+        "companies": {BILLING_KEY: external_id_property},
+        "deals": {"billing_contract_start": contract_start_property, "billing_contract_end": contract_end_property},
+        "line_items": {
+            "billing_start_date": "hs_recurring_billing_start_date",
+            "billing_end_date": "hs_recurring_billing_end_date",
+        },
+    }
+
+
+def iso_day(value: object) -> str | None:
+    """A HubSpot date property as an ISO day: `YYYY-MM-DD` (or the day of an ISO time) as it is,
+    epoch milliseconds (midnight UTC) as their UTC day; None when unset; anything else as written."""
+    if value is None or (text := str(value).strip()) == "":
+        return None
+    if text.lstrip("-").isdigit():
+        try:
+            return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(text))).date().isoformat()
+        except OverflowError:
+            return text
+    try:
+        return date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        return text
+
+
+def with_billing_columns(columns: Mapping[str, str]) -> Callable[[dict], dict]:
+    """Adds the fixed-name columns to a record: the external id as trimmed text (None when
+    blank: the company stays a customer of its own), the dates as ISO days (`iso_day`)."""
+
+    def add(record: dict) -> dict:
+        properties = record.get("properties") or {}
+        added = {}
+        for column, name in columns.items():
+            value = properties.get(name)
+            if column == BILLING_KEY:
+                added[column] = (value.strip() or None) if isinstance(value, str) else value
+            else:
+                added[column] = iso_day(value)
+        return {**record, **added}
+
+    return add
+
+
 def hubspot_client(
     base_url: str,
-    token: str,
+    auth: requests.auth.AuthBase,
     *,
     retry: RetryPolicy | None = None,
     search_requests_per_second: float = SEARCH_REQUESTS_PER_SECOND,
+    source: str = "hubspot",
 ) -> ApiClient:
-    """A client bearing the private-app token whose searches, of every type, share one budget
-    just under HubSpot's limit (which counts searches per account, apart from other endpoints)."""
+    """A client signing its requests with `auth` (the private-app token as a bearer) whose
+    searches, of every type, share one budget just under HubSpot's limit (which counts searches
+    per account, apart from other endpoints). `source` names it in its errors."""
     search_budget = RequestBudget(search_requests_per_second * SEARCH_HEADROOM)
     return ApiClient(
-        "hubspot",
+        source,
         base_url,
-        headers={"Authorization": f"Bearer {token}"},
+        auth=auth,
         retry=retry or RetryPolicy(),
         budgets=dict.fromkeys((_search_path(name) for name in OBJECTS), search_budget),
+    )
+
+
+def hubspot_api_client(source_name: str, source: HubSpotSourceConfig) -> ApiClient:
+    """The portal's API as billing.yaml configures it, its token read from `token_env` when a
+    request is sent (so definitions load without it)."""
+    auth = BearerTokenFromEnv(source_name, source.token_env, "HubSpot private-app token")
+    return hubspot_client(
+        source.base_url,
+        auth,
+        retry=RetryPolicy(attempts=source.max_attempts),
+        search_requests_per_second=source.search_requests_per_second,
+        source=source_name,
     )
 
 
@@ -219,16 +320,21 @@ def changed_pages(client: ApiClient, object_type: str, properties: tuple[str, ..
 @dlt.source(name="hubspot")
 def hubspot_source(
     client: ApiClient,
-    objects: tuple[str, ...],
+    tables: tuple[str, ...],
     properties: Mapping[str, tuple[str, ...]],
     now: Callable[[], float] = time.time,
+    added: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list:
     """The portal's billing records into `raw_hubspot`, each type merged on `id` (the copy with
-    the latest `updatedAt` wins when a sync reads a record twice), and with deals the pairs
-    `deal_companies` and `deal_line_items`. Every property asked for is a text column, null where a
-    record lacks it. `now` is the sync's clock (HubSpot's clock, in production)."""
-    resources = []
-    for object_type in objects:
+    the latest `updatedAt` wins when a sync reads a record twice), and the deals' pairs
+    `deal_companies` and `deal_line_items`: the `tables` named. Every property asked for is a text
+    column, null where a record lacks it; `added` are the fixed-name columns per type
+    (`billing_columns`). `now` is the sync's clock (HubSpot's clock, in production)."""
+    added = added or {}
+    resources = {}
+    for object_type in OBJECTS:
+        if not set(FEEDS[object_type]) & set(tables):
+            continue
         names = properties[object_type]
         records = dlt.resource(
             _read(client, object_type, names, now),
@@ -238,17 +344,21 @@ def hubspot_source(
             columns={
                 "updatedAt": {"dedup_sort": "desc"},
                 **{f"properties__{name}": {"data_type": "text", "nullable": True} for name in names},
+                **{column: {"data_type": "text", "nullable": True} for column in added.get(object_type, {})},
             },
         )
-        resources.append(records)
+        if added.get(object_type):
+            records.add_map(with_billing_columns(added[object_type]))
+        resources[object_type] = records
         if object_type == "deals":
-            resources += [_pairs(client, records, table, *target) for table, target in ASSOCIATED.items()]
-    return resources
+            resources |= {table: _pairs(client, records, table, *target) for table, target in ASSOCIATED.items()}
+    return [resources[table] for table in TABLES if table in tables]
 
 
 def _read(client: ApiClient, object_type: str, properties: tuple[str, ...], now: Callable[[], float]) -> Iterator:
     """One type: everything on its first sync, otherwise what changed since its cursor; then, on
-    every sync, its archived records."""
+    every sync, its archived records. The cursor moves only when the run loads every table this
+    read feeds (the deals also feed their pairs)."""
     state = dlt.current.resource_state()
     started_ms, since_ms = round(now() * 1000), state.get("modified_since_ms")
     if since_ms is None:
@@ -257,7 +367,8 @@ def _read(client: ApiClient, object_type: str, properties: tuple[str, ...], now:
         live = changed_pages(client, object_type, properties, since_ms)
     yield from batched(live)
     yield from batched(list_pages(client, object_type, properties, archived=True))
-    state["modified_since_ms"] = started_ms - VISIBILITY_MARGIN_MS
+    if loads_all(FEEDS[object_type]):
+        state["modified_since_ms"] = started_ms - VISIBILITY_MARGIN_MS
 
 
 def _pairs(client: ApiClient, deals, table: str, to_type: str, id_column: str):
@@ -286,20 +397,33 @@ def _pairs(client: ApiClient, deals, table: str, to_type: str, id_column: str):
 
 def hubspot_dlt_source(
     client: ApiClient,
-    objects: list[str],
+    tables: list[str],
     *,
     external_id_property: str = "external_customer_id",
     contract_start_property: str = "contract_start_date__zenskar_",
     contract_end_property: str = "contract_end_date__zenskar_",
     now: Callable[[], float] = time.time,
 ) -> DltSource:
-    """The source for some of the types (the raw assets a run selects), asking for the portal's
-    own external-id and contract-date properties."""
-    unknown = set(objects) - set(OBJECTS)
+    """The source for some of the raw tables (the raw assets a run selects: `TABLES`), asking
+    for the portal's own external-id and contract-date properties, which it also copies into
+    the fixed-name columns staging reads (`billing_columns`)."""
+    unknown = set(tables) - set(TABLES)
     if unknown:
-        raise ValueError(f"HubSpot has no billing object {sorted(unknown)}; choose from {list(OBJECTS)}")
+        raise ValueError(f"HubSpot has no billing table {sorted(unknown)}; choose from {list(TABLES)}")
     properties = requested_properties(external_id_property, contract_start_property, contract_end_property)
-    return hubspot_source(client, tuple(objects), properties, now)
+    added = billing_columns(external_id_property, contract_start_property, contract_end_property)
+    return hubspot_source(client, tuple(tables), properties, now, added)
+
+
+def hubspot_config_source(source_name: str, source: HubSpotSourceConfig, tables: list[str]) -> DltSource:
+    """The source for some tables of a portal billing.yaml configures (what its raw asset runs)."""
+    return hubspot_dlt_source(
+        hubspot_api_client(source_name, source),
+        tables,
+        external_id_property=source.external_id_property,
+        contract_start_property=source.contract_start_property,
+        contract_end_property=source.contract_end_property,
+    )
 
 
 def _search_path(object_type: str) -> str:

@@ -25,12 +25,17 @@ import dlt
 from dlt.extract.source import DltSource
 
 from billing_pipelines.config import StripeSourceConfig
+from billing_pipelines.lib.dlt_selection import loads_all
 from billing_pipelines.lib.http_client import ApiClient, BearerTokenFromEnv, RetryPolicy
 
 FETCHED = ("customers", "products", "prices", "subscriptions")
 """What a Stripe sync reads from the API, each one raw table merged on `id`."""
 OBJECTS = (*FETCHED, "subscription_items")
 """Its raw tables: the items of the subscriptions are rows of their own."""
+FEEDS = {collection: (collection,) for collection in FETCHED} | {
+    "subscriptions": ("subscriptions", "subscription_items")
+}
+"""The raw tables each read feeds: the subscriptions also feed their items."""
 TABLE_MEANING = {
     "customers": "who pays: Stripe customers, with the company's own id in their metadata",
     "products": "what is sold: the catalogue the prices belong to",
@@ -132,10 +137,8 @@ def stripe_source(
     the sync's clock (Stripe's clock, in production)."""
     resources = {}
     for collection in FETCHED:
-        # A run that loads only the items still reads the subscriptions, but must not move their cursor.
-        keep_cursor = collection == "subscriptions" and collection not in objects
         resources[collection] = dlt.resource(
-            _read(client, collection, now, keep_cursor),
+            _read(client, collection, now),
             name=collection,
             write_disposition="merge",
             primary_key="id",
@@ -153,13 +156,11 @@ def stripe_source(
     return [resources[name] for name in objects]
 
 
-def _read(
-    client: ApiClient, collection: str, now: Callable[[], float], keep_cursor: bool = False
-) -> Iterator[list[dict]]:
+def _read(client: ApiClient, collection: str, now: Callable[[], float]) -> Iterator[list[dict]]:
     """One object type: everything on its first sync (or when its cursor is past the events'
     retention), otherwise what the events since its cursor name. Each type keeps its own cursor
     in dlt's state, committed with its load, so a run that loads only some types (or fails)
-    moves no other cursor."""
+    moves no other cursor; the subscriptions' moves only when their items are loaded too."""
     state = dlt.current.resource_state()
     started, cursor = now(), state.get("events_cursor")
     if needs_full_read(cursor, started):
@@ -169,7 +170,7 @@ def _read(
         changed = changes_since([event for page in events for event in page]).get(collection)
         if changed:
             yield fetched(client, collection, changed)
-    if not keep_cursor:
+    if loads_all(FEEDS[collection]):
         state["events_cursor"] = started - VISIBILITY_MARGIN_SECONDS
 
 
