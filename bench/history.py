@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from pathlib import Path
 import psutil
 import sqlalchemy as sa
 
+from bench.bytecode import cached_bytecode_env, compile_bytecode
 from bench.memory import Measured, measure_command
 from bench.results import record_run
 from billing_pipelines.config import PROJECT_ROOT, memory_size_mib
@@ -52,7 +52,6 @@ from billing_pipelines.lib.runtime import TELEMETRY_OFF
 from billing_pipelines.lib.windows import Window
 
 BENCH = Path(__file__).resolve().parent
-BYTECODE = BENCH / ".work" / "pycache"
 SECTION = "## Postgres history load"
 ADMIN_URL = os.environ.get("BILLING_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 URL_ENV = "BENCH_HISTORY_DATABASE_URL"
@@ -199,28 +198,13 @@ def part_workspace(history: History, part: str) -> Path:
     return root
 
 
-def compile_bytecode() -> None:
-    """Compile every module once into a private cache the measured processes read. Where the
-    environment forbids writing bytecode (PYTHONDONTWRITEBYTECODE), each process would otherwise
-    recompile all it imports, dbt's and dlt's lazy imports inside the measured run included —
-    seconds of every measurement that no deployment pays."""
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(BYTECODE)
-    packages = [path for path in sys.path if path.endswith("site-packages")]
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", *packages, str(PROJECT_ROOT / "billing_pipelines"), str(BENCH)],
-        env=env, check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
 def measure_part(history: History, part: str, dlt_default_rows: int) -> PartResult:
     """Run one measurement in its own process; its rows and time as it reports them, its peak memory."""
     root = part_workspace(history, part)
     env = {key: value for key, value in os.environ.items() if not key.startswith("BILLING_")}
     env.update(TELEMETRY_OFF)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = cached_bytecode_env(env)
     env |= {
-        "PYTHONPYCACHEPREFIX": str(BYTECODE),
         "BILLING_CONFIG": str(root / "billing.yaml"),
         "DAGSTER_HOME": str(root / "dagster_home"),
         URL_ENV: database_url(history),
