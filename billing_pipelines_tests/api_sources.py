@@ -4,6 +4,7 @@ raw assets materialized against a stand-in, and the shape every source's assets 
 from __future__ import annotations
 
 import dagster as dg
+import dlt
 import duckdb
 from dagster_dlt import DagsterDltResource
 
@@ -43,3 +44,38 @@ def assert_raw_assets_synced_with_the_state(source: str, kind: str, tables) -> d
         assert kind in graph.get(dg.AssetKey([source, table])).kinds
         assert raw.key in state_sync
     return graph
+
+
+def raw_pipeline(name: str, warehouse, dataset: str, pipelines_dir) -> dlt.Pipeline:
+    """A dlt pipeline loading a source into `dataset` of the DuckDB file `warehouse`, its state
+    under `pipelines_dir`: what a raw asset runs, without Dagster."""
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(warehouse)),
+        dataset_name=dataset,
+        pipelines_dir=str(pipelines_dir),
+    )
+
+
+APP_CUSTOMERS = """
+create schema raw_app_db;
+create table raw_app_db.customers (
+    account_id bigint, external_id varchar, name varchar, currency varchar, updated_at varchar, _dlt_load_id varchar
+);
+"""
+
+
+def add_app_customers(warehouse, customers: list[tuple[int, str, str, str]]) -> None:
+    """The app's own raw customers table in the DuckDB file `warehouse`: (account id, external id,
+    name, updated_at) each, in EUR; what the SaaS sources' customers are matched against."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(APP_CUSTOMERS)
+        con.executemany(
+            "insert into raw_app_db.customers values (?, ?, ?, 'EUR', ?, '1704067200.1')",
+            [list(customer) for customer in customers],
+        )
+
+
+def app_customers_named_in_order(external_ids: list[str]) -> list[tuple[int, str, str, str]]:
+    """App customers for `external_ids`: account ids 1, 2, … named "App name <id>"."""
+    return [(n, external_id, f"App name {n}", "2026-09-01 00:00:00") for n, external_id in enumerate(external_ids, 1)]

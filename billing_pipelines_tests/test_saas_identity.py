@@ -5,7 +5,6 @@ HubSpot company id; a record without the key stays a customer of its own."""
 
 from datetime import date
 
-import dlt
 import pytest
 
 from billing_pipelines.defs.stripe.extract import OBJECTS, stripe_dlt_source
@@ -13,9 +12,10 @@ from billing_pipelines.lib.http_client import ApiClient, RetryPolicy
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.hubspot_standin import HubSpotStandin
 from billing_pipelines.sandbox.stripe_standin import StripeStandin
+from billing_pipelines_tests.api_sources import add_app_customers, app_customers_named_in_order, raw_pipeline
 from billing_pipelines_tests.dbt.test_models import Warehouse, assert_ok
 from billing_pipelines_tests.hubspot.test_hubspot_canonical import TOKEN as HUBSPOT_TOKEN
-from billing_pipelines_tests.hubspot.test_hubspot_canonical import add_app_customers, load_hubspot
+from billing_pipelines_tests.hubspot.test_hubspot_canonical import load_hubspot
 
 API_KEY = "sk_test_identity_0123456789"
 
@@ -40,15 +40,10 @@ def built(tmp_path_factory):
     }
     in_app = sorted(set(stripe_ids) & set(hubspot_ids))[:3]
     warehouse = Warehouse(root / "warehouse.duckdb", root)
-    add_app_customers(warehouse, in_app)
+    add_app_customers(warehouse.path, app_customers_named_in_order(in_app))
     with stripe.serving() as base_url:
         client = ApiClient("stripe", base_url, headers={"Authorization": f"Bearer {API_KEY}"}, retry=RetryPolicy())
-        pipeline = dlt.pipeline(
-            pipeline_name="identity_stripe",
-            destination=dlt.destinations.duckdb(str(warehouse.path)),
-            dataset_name="raw_stripe",
-            pipelines_dir=str(root / "pipelines"),
-        )
+        pipeline = raw_pipeline("identity_stripe", warehouse.path, "raw_stripe", root / "pipelines")
         pipeline.run(stripe_dlt_source(client, list(OBJECTS)))
     load_hubspot(hubspot, warehouse, root / "pipelines")
     assert_ok(warehouse.dbt("build"))

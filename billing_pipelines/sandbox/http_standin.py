@@ -143,10 +143,13 @@ class HttpStandin:
             thread.join()
 
     def serve_forever(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Serve in the foreground until interrupted (`make dev`)."""
+        """Serve in the foreground until interrupted (`make dev`, a stand-in's CLI); Ctrl-C ends it quietly."""
         with ThreadingHTTPServer((host, port), _handler_for(self)) as server:
             server.daemon_threads = True
-            server.serve_forever()
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
 
     # --- the dispatch -------------------------------------------------------------------------
 

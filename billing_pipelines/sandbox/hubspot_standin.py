@@ -562,10 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.accounts > 0:
         standin.seed_from_sandbox(*app_company(datetime.now(UTC).date(), args.seed, args.accounts))
     print(f"HubSpot stand-in on http://{args.host}:{args.port} ({args.accounts} accounts); Ctrl-C stops it")
-    try:
-        standin.serve_forever(args.host, args.port)
-    except KeyboardInterrupt:
-        pass
+    standin.serve_forever(args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -588,10 +588,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.demo:
         standin.seed_from_sandbox(*generate.app_company(datetime.now(UTC).date(), accounts=30))
     print(f"Stripe stand-in on http://{args.host}:{args.port} (API key {args.api_key}); Ctrl-C stops it")
-    try:
-        standin.serve_forever(args.host, args.port)
-    except KeyboardInterrupt:
-        pass
+    standin.serve_forever(args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -7,24 +7,17 @@ app's."""
 from datetime import date
 from decimal import Decimal
 
-import dlt
-import duckdb
 import pytest
 
 from billing_pipelines.defs.google_sheets.extract import google_sheets_client, google_sheets_dlt_source
 from billing_pipelines.lib.http_client import RetryPolicy
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.google_sheets_standin import SHEET_ACCOUNT_STRIDE, GoogleSheetsStandin
+from billing_pipelines_tests.api_sources import add_app_customers, raw_pipeline
 from billing_pipelines_tests.dbt.test_models import Warehouse, assert_ok
 
 SHEET = "billing-contracts"
 TABS = {"customers": "customers", "contracts": "contracts", "contract_items": "contract_items"}
-APP_CUSTOMERS = """
-create schema raw_app_db;
-create table raw_app_db.customers (
-    account_id bigint, external_id varchar, name varchar, currency varchar, updated_at varchar, _dlt_load_id varchar
-);
-"""
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +39,13 @@ def built(tmp_path_factory, company):
     standin.set_tab(SHEET, "contract_items", [*items, bad])
     first, second = tabs["customers"].rows[1:3]
     warehouse = Warehouse(root / "warehouse.duckdb", root)
-    with duckdb.connect(str(warehouse.path)) as con:
-        con.execute(APP_CUSTOMERS)
-        for account_id, row, updated_at in ((7, first, "2026-09-01 00:00:00"), (8, second, "2020-01-01 00:00:00")):
-            con.execute(
-                "insert into raw_app_db.customers values (?, ?, 'App name', 'EUR', ?, '1704067200.1')",
-                [account_id, row[0], updated_at],
-            )
+    add_app_customers(
+        warehouse.path,
+        [(7, first[0], "App name", "2026-09-01 00:00:00"), (8, second[0], "App name", "2020-01-01 00:00:00")],
+    )
     with standin.serving() as base_url:
         client = google_sheets_client(standin.service_account_info(base_url), base_url, RetryPolicy(attempts=3))
-        pipeline = dlt.pipeline(
-            pipeline_name="google_sheets_canonical",
-            destination=dlt.destinations.duckdb(str(warehouse.path)),
-            dataset_name="raw_google_sheets",
-            pipelines_dir=str(root / "pipelines"),
-        )
+        pipeline = raw_pipeline("google_sheets_canonical", warehouse.path, "raw_google_sheets", root / "pipelines")
         pipeline.run(google_sheets_dlt_source(client, SHEET, TABS))
     assert_ok(warehouse.dbt("build"))
     return warehouse, {tab: t.rows for tab, t in tabs.items()}, len(items) + 1

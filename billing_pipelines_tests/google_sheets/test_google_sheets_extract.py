@@ -6,7 +6,6 @@ import logging
 import time
 from datetime import UTC, date, datetime
 
-import dlt
 import duckdb
 import pytest
 import tenacity.nap
@@ -28,6 +27,7 @@ from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
 from billing_pipelines.lib.http_client import RetryPolicy
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.google_sheets_standin import SHEET_ACCOUNT_STRIDE, GoogleSheetsStandin
+from billing_pipelines_tests.api_sources import raw_pipeline
 
 SHEET = "billing-contracts"
 SEEDED_TABS = {"customers": "customers", "contracts": "contracts", "contract_items": "contract_items"}
@@ -42,12 +42,7 @@ class Sync:
         self.key_file = standin.service_account_info(base_url)
         self.client = google_sheets_client(self.key_file, base_url, retry)
         self.warehouse = str(tmp_path / "warehouse.duckdb")
-        self.pipeline = dlt.pipeline(
-            pipeline_name="google_sheets_test",
-            destination=dlt.destinations.duckdb(self.warehouse),
-            dataset_name="raw_google_sheets",
-            pipelines_dir=str(tmp_path / "pipelines"),
-        )
+        self.pipeline = raw_pipeline("google_sheets_test", self.warehouse, "raw_google_sheets", tmp_path / "pipelines")
 
     def run(self, tabs=SEEDED_TABS, columns=None) -> None:
         self.pipeline.run(google_sheets_dlt_source(self.client, SHEET, tabs, columns))

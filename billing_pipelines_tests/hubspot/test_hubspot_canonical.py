@@ -7,26 +7,19 @@ company's customer, their line items the contracts' items."""
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import dlt
-import duckdb
 import pytest
 
 from billing_pipelines.defs.hubspot.extract import TABLES, hubspot_client, hubspot_dlt_source
 from billing_pipelines.lib.http_client import BearerTokenFromEnv, RetryPolicy
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.hubspot_standin import HubSpotStandin
+from billing_pipelines_tests.api_sources import add_app_customers, app_customers_named_in_order, raw_pipeline
 from billing_pipelines_tests.dbt.test_models import Warehouse, assert_ok
 
 TOKEN = "pat-na1-canonical-0123456789"
 TOKEN_ENV = "TEST_BILLING_HUBSPOT_CANONICAL_TOKEN"
 EXTERNAL_ID = "external_customer_id"
 START, END = "contract_start_date__zenskar_", "contract_end_date__zenskar_"
-APP_CUSTOMERS = """
-create schema raw_app_db;
-create table raw_app_db.customers (
-    account_id bigint, external_id varchar, name varchar, currency varchar, updated_at varchar, _dlt_load_id varchar
-);
-"""
 PERIODS = {"monthly": "P1M", "quarterly": "P3M", "annually": "P1Y"}
 
 
@@ -35,24 +28,8 @@ def load_hubspot(standin: HubSpotStandin, warehouse: Warehouse, pipelines_dir) -
     with standin.serving() as base_url, pytest.MonkeyPatch.context() as env:
         env.setenv(TOKEN_ENV, TOKEN)
         client = hubspot_client(base_url, BearerTokenFromEnv("hubspot", TOKEN_ENV, "token"), retry=RetryPolicy())
-        pipeline = dlt.pipeline(
-            pipeline_name="hubspot_canonical",
-            destination=dlt.destinations.duckdb(str(warehouse.path)),
-            dataset_name="raw_hubspot",
-            pipelines_dir=str(pipelines_dir),
-        )
+        pipeline = raw_pipeline("hubspot_canonical", warehouse.path, "raw_hubspot", pipelines_dir)
         pipeline.run(hubspot_dlt_source(client, list(TABLES)))
-
-
-def add_app_customers(warehouse: Warehouse, external_ids: list[str]) -> None:
-    """The app's own table of customers, holding `external_ids` (account ids 1, 2, ...)."""
-    with duckdb.connect(str(warehouse.path)) as con:
-        con.execute(APP_CUSTOMERS)
-        for account_id, external_id in enumerate(external_ids, start=1):
-            con.execute(
-                "insert into raw_app_db.customers values (?, ?, ?, 'EUR', '2026-09-01 00:00:00', '1704067200.1')",
-                [account_id, external_id, f"App name {account_id}"],
-            )
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +44,7 @@ def built(tmp_path_factory):
         for i, r in standin._records["companies"].items()
         if r.properties.get(EXTERNAL_ID) and not r.archived_ms
     ]
-    add_app_customers(warehouse, [r.properties[EXTERNAL_ID] for _, r in keyed[:2]])
+    add_app_customers(warehouse.path, app_customers_named_in_order([r.properties[EXTERNAL_ID] for _, r in keyed[:2]]))
     load_hubspot(standin, warehouse, root / "pipelines")
     assert_ok(warehouse.dbt("build"))
     return warehouse, standin, keyed

@@ -4,7 +4,6 @@ sync, changes, deletes and re-linked deals through search, the 10,000-result cap
 import time
 from datetime import date
 
-import dlt
 import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -28,6 +27,7 @@ from billing_pipelines.defs.hubspot.extract import (
 from billing_pipelines.lib.http_client import ApiClient, BearerTokenFromEnv, RetryPolicy, SourceRequestError
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.hubspot_standin import HubSpotStandin
+from billing_pipelines_tests.api_sources import raw_pipeline
 
 TOKEN = "pat-na1-hubspot-extract-0123456789"
 TOKEN_ENV = "TEST_BILLING_HUBSPOT_EXTRACT_TOKEN"
@@ -51,12 +51,7 @@ class Sync:
     def __init__(self, standin: HubSpotStandin, base_url: str, tmp_path):
         self.standin, self.base_url = standin, base_url
         self.warehouse = str(tmp_path / "warehouse.duckdb")
-        self.pipeline = dlt.pipeline(
-            pipeline_name="hubspot_test",
-            destination=dlt.destinations.duckdb(self.warehouse),
-            dataset_name="raw_hubspot",
-            pipelines_dir=str(tmp_path / "pipelines"),
-        )
+        self.pipeline = raw_pipeline("hubspot_test", self.warehouse, "raw_hubspot", tmp_path / "pipelines")
 
     def client(self, search_requests_per_second: float = 4.0) -> ApiClient:
         auth = BearerTokenFromEnv("hubspot", TOKEN_ENV, "HubSpot private-app token")

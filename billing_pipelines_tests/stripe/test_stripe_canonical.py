@@ -6,23 +6,16 @@ without it stays a customer of its own."""
 from datetime import date
 from decimal import Decimal
 
-import dlt
-import duckdb
 import pytest
 
 from billing_pipelines.defs.stripe.extract import stripe_dlt_source
 from billing_pipelines.lib.http_client import ApiClient, RetryPolicy
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.stripe_standin import StripeStandin
+from billing_pipelines_tests.api_sources import add_app_customers, app_customers_named_in_order, raw_pipeline
 from billing_pipelines_tests.dbt.test_models import Warehouse, assert_ok
 
 API_KEY = "sk_test_canonical_0123456789"
-APP_CUSTOMERS = """
-create schema raw_app_db;
-create table raw_app_db.customers (
-    account_id bigint, external_id varchar, name varchar, currency varchar, updated_at varchar, _dlt_load_id varchar
-);
-"""
 
 
 @pytest.fixture(scope="module")
@@ -33,21 +26,10 @@ def built(tmp_path_factory):
     standin.seed_from_sandbox(*app_company(date(2026, 9, 30), seed=4, accounts=40))
     warehouse = Warehouse(root / "warehouse.duckdb", root)
     keyed = [c for c in standin._store["customers"].values() if c["metadata"].get("external_id")]
-    with duckdb.connect(str(warehouse.path)) as con:
-        con.execute(APP_CUSTOMERS)
-        for account_id, customer in enumerate(keyed[:2], start=1):
-            con.execute(
-                "insert into raw_app_db.customers values (?, ?, ?, 'EUR', '2026-09-01 00:00:00', '1704067200.1')",
-                [account_id, customer["metadata"]["external_id"], f"App name {account_id}"],
-            )
+    add_app_customers(warehouse.path, app_customers_named_in_order([c["metadata"]["external_id"] for c in keyed[:2]]))
     with standin.serving() as base_url:
         client = ApiClient("stripe", base_url, headers={"Authorization": f"Bearer {API_KEY}"}, retry=RetryPolicy())
-        pipeline = dlt.pipeline(
-            pipeline_name="stripe_canonical",
-            destination=dlt.destinations.duckdb(str(warehouse.path)),
-            dataset_name="raw_stripe",
-            pipelines_dir=str(root / "pipelines"),
-        )
+        pipeline = raw_pipeline("stripe_canonical", warehouse.path, "raw_stripe", root / "pipelines")
         pipeline.run(
             stripe_dlt_source(client, ["customers", "products", "prices", "subscriptions", "subscription_items"])
         )

@@ -3,7 +3,6 @@ first sync, changes and deletes through the events feed, retention, rate limits,
 
 from datetime import date
 
-import dlt
 import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -12,6 +11,7 @@ from billing_pipelines.defs.stripe.extract import FETCHED, OBJECTS, changes_sinc
 from billing_pipelines.lib.http_client import ApiClient, RetryPolicy
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.stripe_standin import StripeStandin
+from billing_pipelines_tests.api_sources import raw_pipeline
 
 API_KEY = "sk_test_stripe_extract_0123456789"
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.01, max_delay_seconds=1)
@@ -32,12 +32,7 @@ class Sync:
     def __init__(self, standin: StripeStandin, base_url: str, tmp_path):
         self.standin, self.base_url = standin, base_url
         self.warehouse = str(tmp_path / "warehouse.duckdb")
-        self.pipeline = dlt.pipeline(
-            pipeline_name="stripe_test",
-            destination=dlt.destinations.duckdb(self.warehouse),
-            dataset_name="raw_stripe",
-            pipelines_dir=str(tmp_path / "pipelines"),
-        )
+        self.pipeline = raw_pipeline("stripe_test", self.warehouse, "raw_stripe", tmp_path / "pipelines")
 
     def run(self, objects=OBJECTS, select=None) -> int:
         """One sync (narrowed to the resources `select` names, if any); the requests it made."""
