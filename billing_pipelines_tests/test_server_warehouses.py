@@ -67,7 +67,7 @@ CANONICAL = {  # every canonical table and view, without the columns that record
     "contracts": "contract_id, customer_id, name, status, currency, start_date, end_date, renewal_policy,"
     " app_db_subscription_id, stripe_subscription_id, hubspot_deal_id, updated_at, is_deleted, source_system",
     "contract_items": "contract_id, product_id, product_name, pricing_model, unit_amount, currency, billing_period,"
-    " quantity, metric, start_date, end_date",
+    " quantity, metric, start_date, end_date, tiers",
     "usage_events": "event_id, customer_id, metric, quantity, event_timestamp, properties, source_system",
     "usage_events_quarantine": "source_system, dataset, location, reason, payload, event_date",
     "daily_usage_totals": "usage_date, customer_id, metric, total_quantity, event_count, max_quantity",

@@ -4,8 +4,8 @@ A sync that meets a rate limit or a flaky gateway must slow down and carry on, n
 hammer the API: every request is retried on 429, 5xx and dropped connections, honouring the
 API's `Retry-After` and otherwise backing off exponentially with random jitter (so that parallel
 workers do not retry in lockstep), built from dlt's retry conditions on tenacity, as dlt's own
-requests client is. A request budget (`RequestBudget`) spaces the requests of an endpoint the
-API limits tighter than the rest (HubSpot's search: 4 per second).
+requests client is. A request budget (`RequestBudget`) keeps the requests of an endpoint the
+API limits tighter than the rest (HubSpot's search: 4 per second) within that limit.
 
 When retries run out, or the API refuses a request for good (4xx), the error names the source,
 the endpoint and the status with the start of the API's message, never the credentials; the
@@ -14,10 +14,13 @@ run fails there, before dlt commits anything of it.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -66,21 +69,35 @@ class RetryPolicy:
 
 
 class RequestBudget:
-    """At most `per_second` requests per second, spaced evenly: a caller waits for its turn."""
+    """At most `per_second` requests in any window, as an API counting requests over a rolling
+    second sees them: up to the limit go at once, the next waits until the oldest of the last
+    `limit` is a window old. A request is timed when its answer arrives (the latest the API can
+    have counted it), so however long requests travel, the API never counts one too many. A
+    fractional rate keeps its average: 2.5/s is 2 requests per 0.8 s."""
 
     def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
-        self.interval = 1.0 / per_second
+        self.limit = max(1, math.floor(per_second))
+        self.window = self.limit / per_second
         self._clock, self._sleep = clock, sleep
-        self._next = 0.0
+        self._recent: deque[list[float | None]] = deque(maxlen=self.limit)  # [answered at], None in flight
         self._lock = threading.Lock()
 
-    def wait(self) -> None:
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait until one more request fits the window, and hold its place while it is sent."""
         with self._lock:
-            now = self._clock()
-            turn = max(now, self._next)
-            self._next = turn + self.interval
-        if turn > now:
-            self._sleep(turn - now)
+            if len(self._recent) == self.limit:
+                answered = self._recent[0][0]
+                now = self._clock()
+                ready = (now if answered is None else answered) + self.window
+                if ready > now:
+                    self._sleep(ready - now)
+            place: list[float | None] = [None]
+            self._recent.append(place)
+        try:
+            yield
+        finally:
+            place[0] = self._clock()
 
 
 @dataclass
@@ -134,11 +151,12 @@ class ApiClient:
         return response.json()
 
     def _attempt(self, method: str, path: str, **kwargs) -> requests.Response:
-        for prefix, budget in self.budgets.items():
-            if path.startswith(prefix):
-                budget.wait()
-        self.requests_made += 1
-        return self._session.request(method, f"{self.base_url}{path}", timeout=self.timeout_seconds, **kwargs)
+        with ExitStack() as turns:
+            for prefix, budget in self.budgets.items():
+                if path.startswith(prefix):
+                    turns.enter_context(budget.turn())
+            self.requests_made += 1
+            return self._session.request(method, f"{self.base_url}{path}", timeout=self.timeout_seconds, **kwargs)
 
     def close(self) -> None:
         self._session.close()

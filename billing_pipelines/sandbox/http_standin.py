@@ -181,6 +181,7 @@ class HttpStandin:
 def _handler_for(standin: HttpStandin) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs: a client's session reuses it
+        disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart (delayed ACK)
 
         def _dispatch(self) -> None:
             url = urlsplit(self.path)

@@ -9,9 +9,10 @@ events kept 30 days by the stand-in's clock, which tests move with `advance`. On
 over HTTP: the data changes through the Python methods (`add_customer`, `update_subscription`, …),
 each recording the event Stripe would, so an incremental sync has changes to find.
 
-Where it simplifies (no sync depends on these): `expand[]` is accepted and ignored, and
-`price.tiers` is always included (Stripe sends it only with `expand[]=data.tiers`);
-subscription periods do not roll over as the clock advances; ids are counters
+A price's `tiers` (also on an item's price or plan) is sent only where `expand[]` asks for it
+(`tiers` on a retrieve, `data.tiers` on a list), as Stripe does; an expansion deeper than four
+levels (`data.items.data.price.tiers`) is refused with Stripe's 400. Other expansions are
+accepted and ignored. Where it simplifies (no sync depends on these): subscription periods do not roll over as the clock advances; ids are counters
 (`cus_00000000000001`), so a seeded demo is reproducible.
 
     python -m billing_pipelines.sandbox.stripe_standin --port 12111 [--demo]
@@ -36,6 +37,7 @@ from billing_pipelines.sandbox.http_standin import ApiError, HttpStandin, Reques
 API_VERSION = "2024-06-20"
 EVENT_RETENTION_SECONDS = 30 * 86_400  # Stripe lists events of the last 30 days only
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
+MAX_EXPAND_LEVELS = 4
 SUBSCRIPTION_STATUSES = (
     "active", "trialing", "past_due", "canceled", "unpaid", "incomplete", "incomplete_expired", "paused",
 )  # fmt: skip
@@ -219,9 +221,13 @@ class StripeStandin(HttpStandin):
         parts = request.path.strip("/").split("/")
         if request.method == "GET" and parts[0] == "v1" and len(parts) in (2, 3) and parts[1] in KINDS:
             with self.lock:
+                expand = _expansions(request)
                 if len(parts) == 3:
-                    return Response(200, self._retrieve(parts[1], parts[2]))
-                return Response(200, self._list(parts[1], request))
+                    return Response(200, _expanded(parts[1], self._retrieve(parts[1], parts[2]), expand, ""))
+                listed = self._list(parts[1], request)
+                return Response(
+                    200, {**listed, "data": [_expanded(parts[1], o, expand, "data.") for o in listed["data"]]}
+                )
         message = f"Unrecognized request URL ({request.method}: {request.path}). Please see https://stripe.com/docs."
         raise ApiError(404, _error(message))
 
@@ -472,6 +478,11 @@ class StripeStandin(HttpStandin):
             for price_id, quantity in items
         ]  # fmt: skip
 
+    def objects(self, collection: str) -> list[dict]:
+        """Every stored object of a collection (deleted customers too, flagged `deleted`)."""
+        with self.lock:
+            return [dict(obj) for obj in self._store[collection].values()]
+
     # --- the sandbox company ------------------------------------------------------------------
 
     def seed_from_sandbox(
@@ -543,10 +554,15 @@ class StripeStandin(HttpStandin):
 
     def _sandbox_subscription(self, sub: generate.Subscription, customer: str, items: list, legacy_plan: bool) -> dict:
         """A generator subscription in Stripe's terms: an ended term is canceled at its end date, a
-        trial runs to its end date, a term that will not renew is set to cancel at its end."""
+        trial runs to its end date, a term that will not renew is set to cancel at its end; a
+        deleted account's running subscription was canceled when it was deleted (Stripe cancels a
+        deleted customer's subscriptions)."""
         status, start = SANDBOX_STATUS[sub.status], _unix(sub.start_date)
         fields = {}
-        if status == "canceled":
+        if sub.account.deleted_at and status not in ENDED_STATUSES:
+            deleted = max(_unix(sub.account.deleted_at), start)
+            status, fields = "canceled", {"canceled_at": deleted, "ended_at": deleted}
+        elif status == "canceled":
             fields = {"canceled_at": _unix(sub.end_date), "ended_at": _unix(sub.end_date)}
         elif status == "trialing":
             fields = {"trial_start": start, "trial_end": _unix(sub.end_date)}
@@ -556,6 +572,37 @@ class StripeStandin(HttpStandin):
         return self._subscription(
             customer, items, status=status, start_date=start, created=created, legacy_plan=legacy_plan, **fields
         )
+
+
+def _expansions(request: Request) -> set[str]:
+    """The `expand[]` paths of a request; more than four levels is Stripe's 400."""
+    paths = set(request.params("expand[]"))
+    for path in paths:
+        if path.count(".") >= MAX_EXPAND_LEVELS:
+            message = f"You cannot expand more than {MAX_EXPAND_LEVELS} levels of a property. Property: {path}"
+            raise ApiError(400, _error(message, param="expand"))
+    return paths
+
+
+def _expanded(collection: str, view: dict, expand: set[str], prefix: str) -> dict:
+    """A view as served: a price's `tiers` (on its own, or on an item's price or plan) only where
+    `expand` names it, under `prefix` (`data.` in a list)."""
+    if collection == "prices":
+        return view if f"{prefix}tiers" in expand else _without_tiers(view)
+    if collection != "subscriptions":
+        return view
+    data = [
+        {**item, **{
+            holder: _without_tiers(item[holder]) for holder in ("price", "plan")
+            if holder in item and f"{prefix}items.data.{holder}.tiers" not in expand
+        }}
+        for item in view["items"]["data"]
+    ]  # fmt: skip
+    return {**view, "items": {**view["items"], "data": data}}
+
+
+def _without_tiers(price: dict) -> dict:
+    return {key: value for key, value in price.items() if key != "tiers"}
 
 
 def _status_check(status: str | None) -> Callable[[dict], bool]:

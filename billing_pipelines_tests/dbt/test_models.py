@@ -2,7 +2,7 @@
 
 The raw tables look as dlt leaves them (`_dlt_load_id`, `_dlt_id`, `raw_app_db._dlt_loads`; the
 landing loader's `_file`/`_line`/`_received_at` and the `_event_date` every usage loader stores;
-`raw_app_db.usage_events` has no `_event_date`, as a table loaded before loaders stored it), with
+a Stripe price's tiers in dlt's nested table; `raw_app_db.usage_events` has no `_event_date`, as a table loaded before loaders stored it), with
 one valid record per mapping rule and one bad record per reject reason. One `dbt build` is shared by most tests; tests that change the
 warehouse work on a copy of it.
 """
@@ -358,6 +358,68 @@ LANDING = {
     ],
 }
 
+
+def stripe_item(item_id, quantity, holder, price_id, product, cents, billing_scheme, tiers_mode, usage_type):
+    """A raw_stripe.subscription_items row of sub_T1, monthly in EUR, whose price (`holder`
+    "price") or, on an older account, legacy plan ("plan") has these facts."""
+    facts = (price_id, product, cents, "eur", billing_scheme, tiers_mode, "month", 1, usage_type)
+    price, plan = (facts, (None,) * len(facts)) if holder == "price" else ((None,) * len(facts), facts)
+    return (item_id, "sub_T1", quantity, *price, *plan)
+
+
+# raw_stripe: as the Stripe source loads it (Unix seconds, amounts in cents as integers and as
+# decimal text), the tier tables of tiered prices as dlt's nested table of the price's row
+# (`_dlt_parent_id`, `_dlt_list_idx`; rows stored out of list order); a legacy plan is the price
+# it mirrors, by id. No products table has been loaded yet.
+RAW_STRIPE = {
+    "customers": (
+        "id VARCHAR, billing_external_id VARCHAR, name VARCHAR, currency VARCHAR, created BIGINT",
+        [("cus_T1", "C1", "Acme (Stripe)", "eur", 1704067200)],
+    ),
+    "subscriptions": (
+        "id VARCHAR, customer VARCHAR, status VARCHAR, currency VARCHAR, start_date BIGINT, cancel_at BIGINT,"
+        " ended_at BIGINT, created BIGINT",
+        [("sub_T1", "cus_T1", "active", "eur", 1704067200, None, None, 1704067200)],
+    ),
+    "subscription_items": (
+        "id VARCHAR, subscription VARCHAR, quantity BIGINT, price__id VARCHAR, price__product VARCHAR,"
+        " price__unit_amount_decimal VARCHAR, price__currency VARCHAR, price__billing_scheme VARCHAR,"
+        " price__tiers_mode VARCHAR, price__recurring__interval VARCHAR, price__recurring__interval_count BIGINT,"
+        " price__recurring__usage_type VARCHAR, plan__id VARCHAR, plan__product VARCHAR, plan__amount_decimal VARCHAR,"
+        " plan__currency VARCHAR, plan__billing_scheme VARCHAR, plan__tiers_mode VARCHAR, plan__interval VARCHAR,"
+        " plan__interval_count BIGINT, plan__usage_type VARCHAR",
+        [
+            stripe_item("si_T1", None, "price", "price_CALLS", "prod_CALLS", None, "tiered", "graduated", "metered"),
+            stripe_item("si_T2", 3, "plan", "price_SEATS", "prod_SEATS", None, "tiered", "volume", "licensed"),
+            stripe_item("si_T3", 1, "price", "price_BASE", "prod_BASE", "4900", "per_unit", None, "licensed"),
+        ],
+    ),
+    "prices": (
+        "id VARCHAR, _dlt_id VARCHAR",
+        [("price_CALLS", "price-row-1"), ("price_SEATS", "price-row-2"), ("price_BASE", "price-row-3")],
+    ),
+    "prices__tiers": (
+        "up_to BIGINT, unit_amount BIGINT, unit_amount_decimal VARCHAR, flat_amount BIGINT,"
+        " flat_amount_decimal VARCHAR, _dlt_parent_id VARCHAR, _dlt_list_idx BIGINT",
+        [
+            (None, 15, "15", None, None, "price-row-1", 1),
+            (1000, None, "0.2", 2500, "2500", "price-row-1", 0),
+            (None, 800, "800", None, None, "price-row-2", 1),
+            (5, 1000, "1000", None, None, "price-row-2", 0),
+        ],
+    ),
+}
+STRIPE_TIERS = {  # the canonical tiers of RAW_STRIPE's items, in the currency's unit
+    "prod_CALLS": [
+        {"up_to": 1000, "unit_amount": "0.002", "flat_amount": "25"},
+        {"up_to": None, "unit_amount": "0.15", "flat_amount": None},
+    ],
+    "prod_SEATS": [
+        {"up_to": 5, "unit_amount": "10", "flat_amount": None},
+        {"up_to": None, "unit_amount": "8", "flat_amount": None},
+    ],
+}
+
 REJECTED_FILES = [  # raw_landing.rejected_files: dataset, _file, reason, payload, _received_at
     (
         "customers",
@@ -394,6 +456,15 @@ def create_raw_tables(path: Path) -> None:
             )
             for file in files:
                 add_landing_rows(con, table, file)
+        con.execute("create schema raw_stripe")
+        for table, (columns, rows) in RAW_STRIPE.items():
+            root = "__" not in table  # a nested table's rows carry no load id of their own
+            con.execute(f"create table raw_stripe.{table} ({columns}{', _dlt_load_id varchar' if root else ''})")
+            extra = (LOAD_1,) if root else ()
+            con.executemany(
+                f"insert into raw_stripe.{table} values ({', '.join('?' * (len(rows[0]) + len(extra)))})",
+                [(*row, *extra) for row in rows],
+            )
         con.execute(
             "create table raw_landing.rejected_files (dataset varchar, _file varchar, _file_digest varchar,"
             " reason varchar, payload varchar, _received_at timestamptz, _dlt_load_id varchar, _dlt_id varchar)"
@@ -526,7 +597,8 @@ def test_customers_resolve_identity_and_survivorship(warehouse):
         " hubspot_company_id, created_at, is_deleted, source_system from billing.customers order by 1"
     )
     assert rows == [
-        ("C1", "Acme", "EUR", '["DE123"]', "1", None, None, utc("2023-01-01 00:00"), False, "app_db"),
+        # the app's record (dated) wins over Stripe's (undated), which adds its Stripe id
+        ("C1", "Acme", "EUR", '["DE123"]', "1", "cus_T1", None, utc("2023-01-01 00:00"), False, "app_db"),
         ("C2", "Gone Ltd", "GBP", "[]", "2", None, None, utc("2023-02-01 00:00"), True, "app_db"),
         # newer landing record wins, the app's account id and creation date are kept
         ("C3", "New name (landing)", "EUR", "[]", "5", None, None, utc("2022-06-01 00:00"), False, "landing"),
@@ -584,6 +656,7 @@ def test_contracts_map_status_and_namespace_app_ids(warehouse):
             "app_db",
         ),
         ("app_db-sub-14", "C1", "Paused", "paused", "EUR", date(2024, 1, 1), None, "auto_renew", "14", False, "app_db"),
+        ("sub_T1", "C1", None, "active", "EUR", date(2024, 1, 1), None, "auto_renew", None, False, "stripe"),
     ]
 
 
@@ -596,7 +669,19 @@ def test_contract_items_from_typed_and_text_sources(warehouse):
         ("L-1", "TIER", "tiered", None, "USD", "P1Y", Decimal("5"), None, date(2024, 2, 1), None),
         ("app_db-sub-10", "API", "per_unit", Decimal("0.01"), "EUR", "P1M", None, "api_calls", date(2024, 1, 1), None),
         ("app_db-sub-10", "BASE", "flat_fee", Decimal("49"), "EUR", "P1M", Decimal("1"), None, date(2024, 1, 1), None),
+        ("sub_T1", "prod_BASE", "flat_fee", Decimal("49"), "EUR", "P1M", Decimal("1"), None, date(2024, 1, 1), None),
+        # tiered prices: the first tier's unit amount (their tiers: next test)
+        ("sub_T1", "prod_CALLS", "tiered", Decimal("0.002"), "EUR", "P1M", None, None, date(2024, 1, 1), None),
+        ("sub_T1", "prod_SEATS", "volume", Decimal("10"), "EUR", "P1M", Decimal("3"), None, date(2024, 1, 1), None),
     ]
+
+
+def test_stripe_tier_tables_become_tiers_in_currency_units(warehouse):
+    """A tiered price's (or legacy plan's) tier table, in list order, as a JSON array text written
+    as json.dumps writes it. Every other item has none: Stripe's plain price, and the landing
+    zone's tiered item (one rate, its unit_amount)."""
+    rows = dict(warehouse.rows("select product_id, tiers from billing.contract_items where tiers is not null"))
+    assert rows == {product: json.dumps(tiers) for product, tiers in STRIPE_TIERS.items()}
 
 
 def hashed_event_id(customer_id, metric, quantity, timestamp, properties) -> str:

@@ -34,10 +34,15 @@ def load_hubspot(standin: HubSpotStandin, warehouse: Warehouse, pipelines_dir) -
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The app knows two customers; HubSpot holds the whole (small) company; dbt builds it all."""
+    """The app knows two customers; HubSpot holds the whole (small) company, and a live deal of a
+    company deleted since (its association gone with it); dbt builds it all."""
     root = tmp_path_factory.mktemp("hubspot_canonical")
     standin = HubSpotStandin(token=TOKEN)
     standin.seed_from_sandbox(*app_company(date(2026, 9, 30), seed=4, accounts=40))
+    deleted_company = next(str(i) for i, r in standin._records["companies"].items() if r.archived_ms)
+    a_deal = next(r for r in standin._records["deals"].values() if r.archived_ms is None)
+    orphan = standin.add("deals", {**a_deal.properties, "dealname": "Deal of a deleted company"})
+    standin.associate("deals", orphan, "companies", deleted_company)
     warehouse = Warehouse(root / "warehouse.duckdb", root)
     keyed = [
         (str(i), r)
@@ -60,7 +65,10 @@ def customer_of(standin: HubSpotStandin, company_id: str) -> str:
 
 
 def billed_company(standin: HubSpotStandin, deal_id: str) -> str | None:
-    """The deal's live company, as the associations read gives it (each seeded deal has one)."""
+    """The deal's live company, as the associations read gives it (each seeded deal has one);
+    none for an archived deal, whose associations HubSpot does not serve."""
+    if standin._records["deals"][int(deal_id)].archived_ms is not None:
+        return None
     companies = [str(c) for c in standin._links["deals", "companies"].get(int(deal_id), [])]
     return next((c for c in companies if c in live(standin, "companies")), None)
 
@@ -143,10 +151,15 @@ def test_deals_become_contracts_of_their_companys_customer_with_their_term(built
     assert {"active", "expired"} <= {row[2] for row in rows.values()}
 
 
-def test_a_deal_without_a_company_is_quarantined(built):
+def test_a_live_deal_without_a_company_is_quarantined_and_an_archived_one_is_no_contract(built):
     warehouse, standin, _ = built
-    orphans = {str(i) for i in standin._records["deals"] if billed_company(standin, str(i)) is None}
-    assert orphans  # the deals of deleted companies lost their association
+    without = {str(i) for i in standin._records["deals"] if billed_company(standin, str(i)) is None}
+    orphans = {i for i in without if standin._records["deals"][int(i)].archived_ms is None}
+    assert orphans  # the live deals of deleted companies lost their association
+    archived = without - orphans
+    assert archived  # deleted before the first sync: never seen with a company
+    contracts = warehouse.rows("select hubspot_deal_id from billing.contracts where source_system = 'hubspot'")
+    assert archived.isdisjoint(deal for (deal,) in contracts)
     rows = warehouse.rows(
         "select location, reason from billing.quarantine where source_system = 'hubspot' and dataset = 'contracts'"
     )

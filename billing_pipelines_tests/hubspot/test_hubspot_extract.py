@@ -2,7 +2,7 @@
 sync, changes, deletes and re-linked deals through search, the 10,000-result cap, rate limits, failures."""
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import duckdb
 import pytest
@@ -223,13 +223,18 @@ def test_changes_deletes_and_re_linked_deals_arrive_on_the_next_sync(hubspot):
     assert hubspot.count("companies") == len(hubspot.standin._records["companies"])  # merged: nothing duplicated
 
 
-def test_a_second_sync_with_no_changes_makes_two_requests_per_type(hubspot):
+def test_a_second_sync_with_no_changes_makes_two_requests_per_type_and_loads_nothing(hubspot):
     hubspot.run()
+    loads = {table: hubspot.query(f"select count(distinct _dlt_load_id) from raw_hubspot.{table}") for table in OBJECTS}
     hubspot.standin.reset_log()
     assert hubspot.run() == 2 * len(OBJECTS)
     for object_type in OBJECTS:
         assert hubspot.standin.requests_to(f"/crm/v3/objects/{object_type}") == 2  # one search, one archived page
     assert hubspot.standin.requests_to("/crm/v4/") == 0  # no deal changed: no associations read
+    assert hubspot.count("companies", "archived") > 0  # and not one of them loaded again:
+    assert {
+        table: hubspot.query(f"select count(distinct _dlt_load_id) from raw_hubspot.{table}") for table in OBJECTS
+    } == loads
 
 
 def test_a_burst_of_429s_is_survived_with_the_right_totals(hubspot):
@@ -276,6 +281,16 @@ def test_each_page_starts_a_new_search_from_its_last_modification_time_skipping_
     assert frontier == Frontier(modified_ms(page[-1]), frozenset({"2", "3"}), after=0)
     again = [record("2", "02.000"), record("3", "02.000"), record("4", "02.000"), record("5", "03.000")]
     assert [r["id"] for r in frontier.unread(again)] == ["4", "5"]
+
+
+def test_later_syncs_load_the_records_archived_since_their_cursor():
+    archived = [
+        {"id": "1", "archivedAt": "2026-09-30T09:59:59.999Z"},
+        {"id": "2", "archivedAt": "2026-09-30T10:00:00.000Z"},
+        {"id": "3", "archivedAt": "2026-10-01T08:00:00.000Z"},
+    ]
+    since_ms = round(datetime(2026, 9, 30, 10, tzinfo=UTC).timestamp() * 1000)
+    assert list(extract.archived_since([archived[:1], archived[1:]], since_ms)) == [archived[1:]]
 
 
 def test_a_page_all_of_one_millisecond_pages_on_until_the_cap():

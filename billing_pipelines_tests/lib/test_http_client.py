@@ -74,17 +74,37 @@ def test_a_dead_endpoint_fails_after_its_attempts(api):
         client.get("/v1/prices")
 
 
-def test_a_budget_spaces_requests_evenly():
-    now, slept = [100.0], []
+class FakeClock:
+    """A clock that moves only when slept on or told a request took some time."""
 
-    def sleep(seconds):
-        slept.append(round(seconds, 6))
-        now[0] += seconds
+    def __init__(self):
+        self.now, self.slept = 100.0, []
 
-    budget = RequestBudget(4, clock=lambda: now[0], sleep=sleep)
+    def sleep(self, seconds):
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_a_budget_lets_a_burst_up_to_the_limit_through_then_waits_for_the_window():
+    clock = FakeClock()
+    budget = RequestBudget(4, clock=lambda: clock.now, sleep=clock.sleep)
+    for _ in range(6):
+        with budget.turn():
+            clock.now += 0.1  # each answer takes 0.1 s
+    # four at once (answered at 100.1 .. 100.4); the fifth waits until the first answer is a second
+    # old (at 101.1), and is answered at 101.2, when the second answer already is: the sixth goes at once
+    assert clock.slept == [0.7]
+    assert budget.limit == 4 and budget.window == 1.0
+
+
+def test_a_fractional_budget_keeps_its_average_rate():
+    clock = FakeClock()
+    budget = RequestBudget(2.5, clock=lambda: clock.now, sleep=clock.sleep)
     for _ in range(5):
-        budget.wait()
-    assert slept == [0.25, 0.25, 0.25, 0.25]
+        with budget.turn():
+            pass
+    assert (budget.limit, budget.window) == (2, 0.8)
+    assert clock.slept == [0.8, 0.8]  # five requests in 1.6 s: 2.5 a second on average
 
 
 def test_the_bearer_secret_is_read_when_a_request_is_sent(api, monkeypatch):

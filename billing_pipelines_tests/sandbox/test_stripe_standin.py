@@ -213,3 +213,23 @@ def test_seeding_600_accounts_is_fast():
     started = time.perf_counter()
     standin.seed_from_sandbox(accounts, subscriptions, items)
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_prices_tiers_are_sent_only_when_expanded_and_never_more_than_four_levels_deep(standin, api):
+    product = standin.add_product("API calls")["id"]
+    price = standin.add_price(product, "eur", tiers=[(1000, "0.2"), (None, "0.05")], usage_type="metered")
+    customer = standin.add_customer(email="t@x.example")["id"]
+    standin.add_subscription(customer, [(price["id"], None)])
+
+    assert "tiers" not in api(f"/v1/prices/{price['id']}").json()
+    assert [t["up_to"] for t in api(f"/v1/prices/{price['id']}", **{"expand[]": "tiers"}).json()["tiers"]] == [
+        1000,
+        None,
+    ]
+    assert "tiers" not in api("/v1/prices").json()["data"][0]
+    assert len(api("/v1/prices", **{"expand[]": "data.tiers"}).json()["data"][0]["tiers"]) == 2
+    assert "tiers" not in api("/v1/subscriptions").json()["data"][0]["items"]["data"][0]["price"]
+
+    too_deep = api("/v1/subscriptions", **{"expand[]": "data.items.data.price.tiers"})
+    assert too_deep.status_code == 400
+    assert too_deep.json()["error"]["message"].startswith("You cannot expand more than 4 levels of a property")

@@ -3,6 +3,7 @@ Stripe source, then every dbt model and test built. Identity across systems is b
 only: a Stripe customer whose metadata names the company's id is the app's customer; one
 without it stays a customer of its own."""
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -18,12 +19,45 @@ from billing_pipelines_tests.dbt.test_models import Warehouse, assert_ok
 API_KEY = "sk_test_canonical_0123456789"
 
 
+def add_tiered_subscriptions(standin: StripeStandin) -> None:
+    """A customer subscribed to a graduated metered price (sub-cent rates, and a flat fee on its
+    first tier), and to a volume price on an older account (the item carries only the legacy plan)."""
+    customer = next(c["id"] for c in standin._store["customers"].values() if not c.get("deleted"))
+    calls = standin.add_product("Graduated API calls", metadata={"metric": "api_calls"})["id"]
+    graduated = standin.add_price(
+        calls, "eur", tiers=[(1000, "0.2"), (10_000, 15), (None, "0.05")], usage_type="metered"
+    )
+    tiers = [dict(tier) for tier in graduated["tiers"]]
+    tiers[0] |= {"flat_amount": 2500, "flat_amount_decimal": "2500"}
+    standin.update_price(graduated["id"], tiers=tiers)
+    seats = standin.add_product("Volume seats")["id"]
+    volume = standin.add_price(seats, "usd", tiers=[(5, 1000), (None, 800)], tiers_mode="volume")
+    standin.add_subscription(customer, [(graduated["id"], None)])
+    standin.add_subscription(customer, [(volume["id"], 3)], legacy_plan=True)
+
+
+def add_other_minor_unit_subscriptions(standin: StripeStandin) -> None:
+    """Prices in a zero-decimal currency (JPY: Stripe's amounts are whole yen), flat and tiered,
+    and in a three-decimal one (KWD: thousandths of a dinar)."""
+    customer = next(c["id"] for c in standin._store["customers"].values() if not c.get("deleted"))
+    yen_plan = standin.add_product("Yen plan")["id"]
+    yen_tiers = standin.add_product("Yen tiers")["id"]
+    dinar_plan = standin.add_product("Dinar plan")["id"]
+    yen = standin.add_price(yen_plan, "jpy", 5000)
+    tiered_yen = standin.add_price(yen_tiers, "jpy", tiers=[(100, 3), (None, 2)], usage_type="metered")
+    dinar = standin.add_price(dinar_plan, "kwd", 5120)
+    standin.add_subscription(customer, [(yen["id"], 1), (tiered_yen["id"], None), (dinar["id"], 1)])
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The app knows two customers; Stripe holds the whole (small) company; dbt builds it all."""
+    """The app knows two customers; Stripe holds the whole (small) company, plus two tiered
+    prices; dbt builds it all."""
     root = tmp_path_factory.mktemp("stripe_canonical")
     standin = StripeStandin(api_key=API_KEY)
     standin.seed_from_sandbox(*app_company(date(2026, 9, 30), seed=4, accounts=40))
+    add_tiered_subscriptions(standin)
+    add_other_minor_unit_subscriptions(standin)
     warehouse = Warehouse(root / "warehouse.duckdb", root)
     keyed = [c for c in standin._store["customers"].values() if c["metadata"].get("external_id")]
     add_app_customers(warehouse.path, app_customers_named_in_order([c["metadata"]["external_id"] for c in keyed[:2]]))
@@ -60,9 +94,28 @@ def test_a_stripe_customer_without_the_key_stays_its_own_customer(built):
 
 def test_every_stripe_customer_is_canonical_once(built):
     warehouse, store, _ = built
-    live = sum(not c.get("deleted") for c in store["customers"].values())
-    assert warehouse.rows("select count(*) from billing.customers where stripe_customer_id is not null") == [(live,)]
-    assert warehouse.rows("select count(*), count(distinct customer_id) from billing.customers") == [(live, live)]
+    named = {s["customer"] for s in store["subscriptions"].values()}
+    known = sum(not c.get("deleted") or c["id"] in named for c in store["customers"].values())
+    assert warehouse.rows("select count(*) from billing.customers where stripe_customer_id is not null") == [(known,)]
+    assert warehouse.rows("select count(*), count(distinct customer_id) from billing.customers") == [(known, known)]
+
+
+def test_a_customer_deleted_before_the_first_sync_is_kept_deleted_for_its_contracts(built):
+    warehouse, store, _ = built
+    named = {s["customer"] for s in store["subscriptions"].values()}
+    deleted = sorted(c["id"] for c in store["customers"].values() if c.get("deleted") and c["id"] in named)
+    assert deleted
+    rows = warehouse.rows(
+        "select stripe_customer_id, customer_id, is_deleted from billing.customers"
+        f" where stripe_customer_id in ({', '.join('?' * len(deleted))}) order by 1",
+        *deleted,
+    )
+    assert rows == [(d, f"stripe-{d}", True) for d in deleted]  # Stripe no longer says whose it was
+    orphans = warehouse.rows(
+        "select count(*) from billing.contracts left join billing.customers using (customer_id)"
+        " where contracts.source_system = 'stripe' and customers.customer_id is null"
+    )
+    assert orphans == [(0,)]
 
 
 def test_subscriptions_become_contracts_with_canonical_statuses(built):
@@ -105,3 +158,66 @@ def test_items_and_legacy_plans_become_contract_items_priced_in_currency_units(b
             f"P{price['recurring']['interval_count']}{interval}",
         )
     ]
+
+
+def test_tiered_prices_keep_their_tiers_in_currency_units(built):
+    """A tiered price reaches contract_items with its whole tier table as JSON, amounts in the
+    currency's unit, in Stripe's order, and the first tier's rate as its unit_amount; a legacy
+    plan's tiers too. Every tiered Stripe item has its tiers; no other item has any."""
+    warehouse, store, _ = built
+    product = {p["name"]: p["id"] for p in store["products"].values()}
+    rows = warehouse.rows(
+        "select product_id, pricing_model, unit_amount, tiers from billing.contract_items"
+        " where product_id in (?, ?) order by unit_amount",
+        product["Graduated API calls"],
+        product["Volume seats"],
+    )
+    assert [(row[0], row[1], row[2], json.loads(row[3])) for row in rows] == [
+        (
+            product["Graduated API calls"],
+            "tiered",
+            Decimal("0.002"),
+            [
+                {"up_to": 1000, "unit_amount": "0.002", "flat_amount": "25"},
+                {"up_to": 10000, "unit_amount": "0.15", "flat_amount": None},
+                {"up_to": None, "unit_amount": "0.0005", "flat_amount": None},
+            ],
+        ),
+        (
+            product["Volume seats"],
+            "volume",
+            Decimal("10"),
+            [
+                {"up_to": 5, "unit_amount": "10", "flat_amount": None},
+                {"up_to": None, "unit_amount": "8", "flat_amount": None},
+            ],
+        ),
+    ]
+    kinds = warehouse.rows(
+        "select distinct pricing_model in ('tiered', 'volume'), tiers is not null, unit_amount is not null"
+        " from billing.contract_items join billing.contracts using (contract_id) where source_system = 'stripe'"
+    )
+    assert sorted(kinds) == [(False, False, True), (True, True, True)]
+
+
+def test_amounts_of_zero_and_three_decimal_currencies_are_in_their_own_units(built):
+    warehouse, store, _ = built
+    product = {p["name"]: p["id"] for p in store["products"].values()}
+    rows = warehouse.rows(
+        "select product_id, currency, unit_amount, tiers from billing.contract_items where product_id in (?, ?, ?)",
+        product["Yen plan"],
+        product["Yen tiers"],
+        product["Dinar plan"],
+    )
+    assert {name: (currency, amount, tiers and json.loads(tiers)) for name, currency, amount, tiers in rows} == {
+        product["Yen plan"]: ("JPY", Decimal("5000"), None),  # ¥5,000, not ¥50
+        product["Yen tiers"]: (
+            "JPY",
+            Decimal("3"),
+            [
+                {"up_to": 100, "unit_amount": "3", "flat_amount": None},
+                {"up_to": None, "unit_amount": "2", "flat_amount": None},
+            ],
+        ),
+        product["Dinar plan"]: ("KWD", Decimal("5.12"), None),  # 5.120 KWD
+    }

@@ -56,11 +56,21 @@ def live(objects: dict) -> list[dict]:
     return [o for o in objects.values() if not o.get("deleted")]
 
 
+def deleted_with_subscriptions(stripe) -> set[str]:
+    """Customers deleted before the first sync that a subscription still names."""
+    named = {s["customer"] for s in stripe.stored("subscriptions").values()}
+    return {c["id"] for c in stripe.stored("customers").values() if c.get("deleted") and c["id"] in named}
+
+
 def test_the_first_sync_loads_every_object_over_several_pages(stripe):
     requests = stripe.run()
     customers, subscriptions = live(stripe.stored("customers")), stripe.stored("subscriptions")
     assert len(customers) > 100  # more than one page
-    assert stripe.count("customers") == len(customers)
+    deleted = deleted_with_subscriptions(stripe)
+    assert deleted  # the sandbox has churned customers whose (canceled) subscriptions remain
+    assert stripe.count("customers") == len(customers) + len(deleted)
+    loaded_deleted = stripe.query("select id from raw_stripe.customers where deleted")
+    assert {customer_id for (customer_id,) in loaded_deleted} == deleted  # each read back as `deleted: true`
     assert stripe.count("subscriptions") == len(subscriptions)  # canceled ones too (status=all)
     assert stripe.count("subscription_items") == sum(len(s["items"]) for s in subscriptions.values())
     assert stripe.count("prices") == len(stripe.stored("prices"))
@@ -74,6 +84,7 @@ def test_the_first_sync_loads_every_object_over_several_pages(stripe):
 
 def test_changes_and_deletes_after_the_first_sync_arrive_through_events(stripe):
     stripe.run()
+    loaded = stripe.count("customers")
     customers = live(stripe.stored("customers"))
     changed, deleted = customers[0], customers[1]
     subscription = next(s for s in stripe.stored("subscriptions").values() if s["status"] == "active")
@@ -94,7 +105,7 @@ def test_changes_and_deletes_after_the_first_sync_arrive_through_events(stripe):
     status = stripe.query(f"select status from raw_stripe.subscriptions where id = '{subscription['id']}'")
     assert status == [("canceled",)]
     assert stripe.query(f"select nickname from raw_stripe.prices where id = '{price['id']}'") == [("renamed",)]
-    assert stripe.count("customers") == len(customers)  # merged: nothing duplicated
+    assert stripe.count("customers") == loaded  # merged: nothing duplicated
     assert stripe.standin.requests_to("/v1/customers") == 1  # the changed one fetched again; not a listing
 
 
@@ -114,7 +125,8 @@ def test_a_cursor_past_the_events_retention_lists_everything_again(stripe):
     stripe.standin.reset_log()
     stripe.run(["customers"])
     assert stripe.standin.requests_to("/v1/events") == 0
-    assert stripe.standin.requests_to("/v1/customers") == 2  # both pages of the listing
+    listing = 2 + len(deleted_with_subscriptions(stripe))  # both pages, then each deleted customer
+    assert stripe.standin.requests_to("/v1/customers") == listing
     assert stripe.query(f"select name from raw_stripe.customers where id = '{customer['id']}'") == [("Renamed Ltd",)]
 
 
@@ -122,7 +134,7 @@ def test_a_burst_of_429s_is_survived_with_the_right_totals(stripe):
     stripe.standin.inject_faults(429, 2, path_prefix="/v1/customers")
     stripe.standin.inject_faults(500, 2, path_prefix="/v1/subscriptions")
     stripe.run()
-    assert stripe.count("customers") == len(live(stripe.stored("customers")))
+    assert stripe.count("customers") == len(live(stripe.stored("customers"))) + len(deleted_with_subscriptions(stripe))
     assert stripe.count("subscriptions") == len(stripe.stored("subscriptions"))
 
 
@@ -169,6 +181,7 @@ def test_customers_carry_the_companys_key_from_the_configured_metadata_key(strip
     stripe.run(["customers"])
     keyed = stripe.query("select id, billing_external_id from raw_stripe.customers order by id")
     stored = {c["id"]: c["metadata"].get("external_id") for c in live(stripe.stored("customers"))}
+    stored |= dict.fromkeys(deleted_with_subscriptions(stripe))  # read back bare: Stripe keeps no metadata
     assert dict(keyed) == stored
     assert any(key is None for _, key in keyed) and any(key for _, key in keyed)
 

@@ -197,6 +197,20 @@
 {% macro bigquery__decimal_text(value) %}format('%.9f', {{ value }}){% endmacro %}
 
 
+{# A decimal_type() value as a JSON string of its shortest text, '"0.002"', '"15"' (its
+   decimal_text() without trailing zeros: the same bytes on every warehouse, and exact where a JSON
+   number would be read as a float), or JSON null. #}
+{% macro json_decimal(value) -%}
+    coalesce('"' || regexp_replace({{ decimal_text(value) }}, '[.]?0+$', '') || '"', 'null')
+{%- endmacro %}
+
+{# The JSON texts `element` of a group's rows as one JSON array text in `order_by` order,
+   '[{...}, {...}]': joined as text (dbt's listagg), so the same bytes on every warehouse. #}
+{% macro json_array_agg(element, order_by) -%}
+    '[' || {{ dbt.listagg(element, "', '", 'order by ' ~ order_by) }} || ']'
+{%- endmacro %}
+
+
 {# A JSON array text holding one text value: '["DE123"]'. #}
 {% macro json_text_array(text) %}{{ return(adapter.dispatch('json_text_array')(text)) }}{% endmacro %}
 {% macro duckdb__json_text_array(text) %}to_json([{{ text }}])::varchar{% endmacro %}
@@ -297,6 +311,22 @@
 {# A Unix-seconds count (an API's time, e.g. Stripe's `created`) as a timestamp. #}
 {% macro unix_seconds_timestamp(seconds) -%}
     {{ load_id_timestamp('cast(' ~ seconds ~ ' as ' ~ dbt.type_string() ~ ')') }}
+{%- endmacro %}
+
+
+{# An amount an API gives in the currency's minor units (Stripe's: an integer, or decimal text
+   with a fraction of a unit) in the currency's unit, as decimal_type(): cents for most
+   currencies, the unit itself for zero-decimal ones (JPY, KRW, …), thousandths for three-decimal
+   ones (BHD, KWD, …), as Stripe counts them (minor_unit_currencies()). Multiplied by a decimal
+   factor: exact on every warehouse (DuckDB divides a decimal by 100 as a double, and BigQuery
+   reads 0.01 as one). #}
+{% macro amount_from_minor_units(amount, currency) -%}
+    {%- set units = minor_unit_currencies() -%}
+    cast(cast({{ amount }} as {{ decimal_type() }}) * case
+        when upper({{ currency }}) in ('{{ units.zero_decimal | join("', '") }}') then cast('1' as {{ decimal_type() }})
+        when upper({{ currency }}) in ('{{ units.three_decimal | join("', '") }}') then cast('0.001' as {{ decimal_type() }})
+        else cast('0.01' as {{ decimal_type() }})
+    end as {{ decimal_type() }})
 {%- endmacro %}
 
 

@@ -19,22 +19,30 @@
 
   `source()` is called unconditionally so the source -> model edge is in the manifest (and in
   Dagster's lineage) even while the table does not exist.
+
+  `nested='<field>'` reads instead the table dlt loads a list field of the source table's rows
+  into, `<table>__<field>` (Stripe's `prices__tiers`): one row per element,
+  `_dlt_parent_id` naming its parent row's `_dlt_id` and `_dlt_list_idx` its place in the list.
+  Its columns are declared under the source table, in `config.meta.nested.<field>`: it is written
+  by the source table's own load, so the model depends on that table (its Dagster asset), not on
+  a table of its own that no asset materializes.
 #}
-{% macro raw_relation(source_name, table_name) %}
+{% macro raw_relation(source_name, table_name, nested=none) %}
     {%- set declared = source(source_name, table_name) -%}
     {%- if not execute -%}
         {{ return(declared) }}
     {%- endif -%}
 
-    {%- set contract = (graph.sources.values()
+    {%- set table = graph.sources.values()
         | selectattr('source_name', 'equalto', source_name)
         | selectattr('name', 'equalto', table_name)
-        | first).columns.values() | list -%}
-    {%- set existing = adapter.get_relation(
-        database=declared.database, schema=declared.schema, identifier=declared.identifier) -%}
+        | first -%}
+    {%- set contract = table.columns.values() | list if nested is none else table.config.meta.nested[nested] -%}
+    {%- set existing = adapter.get_relation(database=declared.database, schema=declared.schema,
+        identifier=raw_identifier(declared, nested)) -%}
     {%- set present = [] -%}
     {%- set delivered = [] -%}
-    {%- for column in raw_table_columns(source_name, table_name) or [] -%}
+    {%- for column in raw_table_columns(source_name, table_name, nested) or [] -%}
         {%- do present.append(column.name) -%}
         {%- if not column.name.startswith('_') -%}
             {%- do delivered.append(column) -%}
@@ -79,12 +87,13 @@
 {% endmacro %}
 
 
-{# The columns a raw table has in the warehouse, as [{'name': ..., 'dtype': ...}] in table order
-   (both lower case); none when the table does not exist (yet) or nothing is executing. #}
-{% macro raw_table_columns(source_name, table_name) %}
+{# The columns a raw table (or its `nested` list's table) has in the warehouse, as
+   [{'name': ..., 'dtype': ...}] in table order (both lower case); none when the table does not
+   exist (yet) or nothing is executing. #}
+{% macro raw_table_columns(source_name, table_name, nested=none) %}
     {%- set declared = source(source_name, table_name) -%}
-    {%- set existing = adapter.get_relation(
-        database=declared.database, schema=declared.schema, identifier=declared.identifier) if execute else none -%}
+    {%- set existing = adapter.get_relation(database=declared.database, schema=declared.schema,
+        identifier=raw_identifier(declared, nested)) if execute else none -%}
     {%- if existing is none -%}
         {{ return(none) }}
     {%- endif -%}
@@ -94,3 +103,9 @@
     {%- endfor -%}
     {{ return(columns) }}
 {% endmacro %}
+
+
+{# The name of a raw table, or of the table dlt loads its `nested` list field into. #}
+{% macro raw_identifier(declared, nested=none) -%}
+    {{ return(declared.identifier if nested is none else declared.identifier ~ '__' ~ nested) }}
+{%- endmacro %}

@@ -132,10 +132,12 @@ from raw
 {% endmacro %}
 
 
-{# Every priced line of a contract. #}
+{# Every priced line of a contract. `tiers` is the tier table of a tiered or volume price as a
+   JSON array text, passed through as the source's base model builds it (Stripe's); NULL for a
+   source that has none, whose unit_amount is then the one rate. #}
 {% macro stage_contract_items(source, mapping) %}
 {%- set m = staging_mapping('contract_items', source, mapping, required=['contract_id', 'pricing_model'], optional=[
-    'product_id', 'product_name', 'unit_amount', 'currency', 'billing_period', 'quantity', 'metric',
+    'product_id', 'product_name', 'unit_amount', 'tiers', 'currency', 'billing_period', 'quantity', 'metric',
     'start_date', 'end_date', 'updated_at']) -%}
 with raw as (
     select * from {{ staged_relation(m) }}
@@ -147,6 +149,7 @@ select
     {{ staged_text(m, 'product_name') }} as product_name,
     {{ staged_text(m, 'pricing_model') }} as pricing_model,
     {{ staged_value(m, 'unit_amount', 'decimal') }} as unit_amount,
+    {{ staged_text(m, 'tiers') }} as tiers,
     {{ staged_text(m, 'currency') }} as currency,
     {{ staged_text(m, 'billing_period') }} as billing_period,
     {{ staged_value(m, 'quantity', 'decimal') }} as quantity,

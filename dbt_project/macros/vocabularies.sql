@@ -90,3 +90,14 @@
         'per_five_years': 'P5Y',
     }) }}
 {%- endmacro %}
+
+
+{# The currencies whose amounts Stripe gives in whole units (zero-decimal) or in thousandths
+   (three-decimal); every other currency's in hundredths. From Stripe's currency documentation. #}
+{% macro minor_unit_currencies() %}
+    {{ return({
+        'zero_decimal': ['BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA', 'PYG', 'RWF', 'UGX', 'VND',
+                         'VUV', 'XAF', 'XOF', 'XPF'],
+        'three_decimal': ['BHD', 'JOD', 'KWD', 'OMR', 'TND'],
+    }) }}
+{% endmacro %}

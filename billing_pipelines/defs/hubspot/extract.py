@@ -15,9 +15,10 @@ next one rather than missed. Each type keeps its own cursor in dlt's state, comm
 successful load: a run that fails moves no cursor.
 
 Deleting a record archives it without touching its `hs_lastmodifieddate`, so search never sees it:
-every sync also lists the type's archived records, which land with `archived = true` (and their
-last properties), for the canonical model to mark deleted. With nothing changed a sync makes two
-requests per type: one search, one page of archived records.
+every sync also lists the type's archived records (the list cannot filter them), and loads those
+archived since its cursor (all of them on the first sync), which land with `archived = true` (and
+their last properties), for the canonical model to mark deleted. With nothing changed a sync makes
+one search and one request per hundred archived records of each type.
 
 The deals a sync loads have their company and line items read again (v4 associations, a thousand
 deals a request) into `deal_companies` and `deal_line_items`, one row per pair. A deal read again
@@ -102,9 +103,6 @@ ASSOCIATION_BATCH = 1_000
 """The most deals one associations read takes; records are yielded in batches of this size."""
 SEARCH_REQUESTS_PER_SECOND = 4.0
 """HubSpot's search limit per account (the config's `search_requests_per_second`)."""
-SEARCH_HEADROOM = 0.95
-"""The share of the search limit a sync uses: requests spaced exactly at the limit reach HubSpot's
-rolling one-second window a few milliseconds early or late, and some would be 429s (a second each)."""
 VISIBILITY_MARGIN_MS = 5 * 60 * 1000
 """How far back of its start a sync's cursor is set: search sees a change a few seconds late."""
 
@@ -176,9 +174,9 @@ def hubspot_client(
     source: str = "hubspot",
 ) -> ApiClient:
     """A client signing its requests with `auth` (the private-app token as a bearer) whose
-    searches, of every type, share one budget just under HubSpot's limit (which counts searches
-    per account, apart from other endpoints). `source` names it in its errors."""
-    search_budget = RequestBudget(search_requests_per_second * SEARCH_HEADROOM)
+    searches, of every type, share one budget at HubSpot's limit (which counts searches per
+    account over a rolling second, apart from other endpoints). `source` names it in its errors."""
+    search_budget = RequestBudget(search_requests_per_second)
     return ApiClient(
         source,
         base_url,
@@ -204,6 +202,15 @@ def hubspot_api_client(source_name: str, source: HubSpotSourceConfig) -> ApiClie
 def modified_ms(record: dict) -> int:
     """A record's `hs_lastmodifieddate` in epoch milliseconds (HubSpot writes it ISO, `…Z`)."""
     return round(datetime.fromisoformat(record["properties"]["hs_lastmodifieddate"]).timestamp() * 1000)
+
+
+def archived_since(pages: Iterable[list[dict]], since_ms: int) -> Iterator[list[dict]]:
+    """The archived records of some pages archived at or after `since_ms`: the ones archived
+    since a sync's cursor (those archived earlier are loaded already)."""
+    for page in pages:
+        recent = [r for r in page if datetime.fromisoformat(r["archivedAt"]).timestamp() * 1000 >= since_ms]
+        if recent:
+            yield recent
 
 
 def search_query(properties: Iterable[str], since_ms: int, after: int) -> dict:
@@ -356,17 +363,19 @@ def hubspot_source(
 
 
 def _read(client: ApiClient, object_type: str, properties: tuple[str, ...], now: Callable[[], float]) -> Iterator:
-    """One type: everything on its first sync, otherwise what changed since its cursor; then, on
-    every sync, its archived records. The cursor moves only when the run loads every table this
+    """One type: everything on its first sync, otherwise what changed since its cursor; then its
+    archived records (on later syncs, those archived since the cursor). The cursor moves only when the run loads every table this
     read feeds (the deals also feed their pairs)."""
     state = dlt.current.resource_state()
     started_ms, since_ms = round(now() * 1000), state.get("modified_since_ms")
+    archived = list_pages(client, object_type, properties, archived=True)
     if since_ms is None:
         live = list_pages(client, object_type, properties)
     else:
         live = changed_pages(client, object_type, properties, since_ms)
+        archived = archived_since(archived, since_ms)
     yield from batched(live)
-    yield from batched(list_pages(client, object_type, properties, archived=True))
+    yield from batched(archived)
     if loads_all(FEEDS[object_type]):
         state["modified_since_ms"] = started_ms - VISIBILITY_MARGIN_MS
 

@@ -2,7 +2,8 @@
 
 Stripe lists objects newest first and filters them only by creation time: there is no "changed
 since". So the first sync lists everything (subscriptions with `status=all`, or canceled ones
-would be missed), and every later sync reads only the events feed since its cursor and fetches
+would be missed; customers deleted before it are read one by one where a subscription still
+names them), and every later sync reads only the events feed since its cursor and fetches
 again each object an event names; a deleted customer, which no longer lists and reads back as a
 bare `deleted: true`, is loaded from its deletion event's snapshot, flagged `deleted`. Events are
 kept 30 days: a cursor older than that (a sync paused for a month) cannot see every change, so
@@ -12,7 +13,9 @@ The cursor is the time the last sync started reading, less a margin for events t
 visible late; re-reading an event twice only fetches an object twice, and raw merges on `id`.
 A sync with nothing changed makes one request per object type. Objects land as Stripe delivers
 them, nested objects flattened into `a__b` columns; a subscription's items are also rows of
-`subscription_items` (each with its price or, on older accounts, its `plan`).
+`subscription_items` (each with its price or, on older accounts, its `plan`). Prices are read
+with their tier tables expanded (Stripe leaves them out otherwise, and cannot expand them from a
+subscription: too many levels), which dlt loads as `prices__tiers`.
 """
 
 from __future__ import annotations
@@ -43,8 +46,14 @@ TABLE_MEANING = {
     "subscriptions": "what each customer agreed to: status and term (its items as delivered, JSON)",
     "subscription_items": "the priced lines of each subscription: its price (or legacy plan) and quantity",
 }
-LIST_PARAMS = {"subscriptions": {"status": "all"}}
-"""What a list must ask for to see every object (canceled subscriptions are left out by default)."""
+EXPAND = {"prices": "tiers"}
+"""What a read must ask Stripe to include: a tiered price's tier table is left out by default
+(and an item's price cannot be expanded that deep from a subscriptions list: too many levels)."""
+LIST_PARAMS = {"subscriptions": {"status": "all"}} | {
+    collection: {"expand[]": f"data.{field}"} for collection, field in EXPAND.items()
+}
+"""What a list must ask for to see every object whole (canceled subscriptions are left out by
+default)."""
 EVENT_TYPE_OF = {
     "subscriptions": "customer.subscription.",  # before "customer.": the longer prefix wins
     "customers": "customer.",
@@ -102,7 +111,8 @@ def needs_full_read(cursor: float | None, now: float) -> bool:
 
 def fetched(client: ApiClient, collection: str, ids: dict[str, dict | None]) -> list[dict]:
     """The changed objects as Stripe serves them now (deleted customers from their snapshot)."""
-    return [snapshot or client.get(f"/v1/{collection}/{object_id}") for object_id, snapshot in ids.items()]
+    params = {"expand[]": EXPAND[collection]} if collection in EXPAND else None
+    return [snapshot or client.get(f"/v1/{collection}/{object_id}", params) for object_id, snapshot in ids.items()]
 
 
 def with_billing_key(external_id_key: str) -> Callable[[dict], dict]:
@@ -163,7 +173,9 @@ def _read(client: ApiClient, collection: str, now: Callable[[], float]) -> Itera
     moves no other cursor; the subscriptions' moves only when their items are loaded too."""
     state = dlt.current.resource_state()
     started, cursor = now(), state.get("events_cursor")
-    if needs_full_read(cursor, started):
+    if needs_full_read(cursor, started) and collection == "customers":
+        yield from _all_customers(client)
+    elif needs_full_read(cursor, started):
         yield from list_pages(client, collection, LIST_PARAMS.get(collection))
     else:
         events = list_pages(client, "events", {"type": f"{EVENT_TYPE_OF[collection]}*", "created[gte]": int(cursor)})
@@ -172,6 +184,20 @@ def _read(client: ApiClient, collection: str, now: Callable[[], float]) -> Itera
             yield fetched(client, collection, changed)
     if loads_all(FEEDS[collection]):
         state["events_cursor"] = started - VISIBILITY_MARGIN_SECONDS
+
+
+def _all_customers(client: ApiClient) -> Iterator[list[dict]]:
+    """Every customer: the listed ones, then those deleted before this read that a subscription
+    still names (lists leave them out; each reads back as a bare `deleted: true`), so every
+    contract has its customer, flagged deleted."""
+    listed: set[str] = set()
+    for page in list_pages(client, "customers"):
+        listed.update(customer["id"] for customer in page)
+        yield page
+    subscriptions = list_pages(client, "subscriptions", LIST_PARAMS["subscriptions"])
+    unlisted = {sub["customer"] for page in subscriptions for sub in page} - listed
+    if unlisted:
+        yield fetched(client, "customers", dict.fromkeys(sorted(unlisted)))
 
 
 def stripe_client(source_name: str, source: StripeSourceConfig) -> ApiClient:

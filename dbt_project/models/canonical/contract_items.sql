@@ -5,7 +5,7 @@
 with candidates as (
     {{ valid_staging_rows(
         'contract_items',
-        ['contract_id', 'product_id', 'product_name', 'pricing_model', 'unit_amount', 'currency',
+        ['contract_id', 'product_id', 'product_name', 'pricing_model', 'unit_amount', 'tiers', 'currency',
          'billing_period', 'quantity', 'metric', 'start_date', 'end_date', 'updated_at',
          'source_system', 'ingested_at', 'location'],
     ) }}
@@ -27,6 +27,7 @@ select
     product_name,
     pricing_model,
     unit_amount,
+    tiers,
     currency,
     billing_period,
     quantity,

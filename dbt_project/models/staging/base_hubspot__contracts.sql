@@ -1,6 +1,9 @@
 -- HubSpot deals in the raw columns stage_contracts maps. The customer is the deal's billed
 -- company (its primary one, or its only one when none is marked primary) by the company's own
--- id as base_hubspot__customers resolves it; a deal with no such company has none (rejected).
+-- id as base_hubspot__customers resolves it; a live deal with no such company has none
+-- (rejected). A deal archived before any sync saw its company (HubSpot serves no associations
+-- of archived records) was never a contract here: it stays in raw_hubspot.deals, flagged
+-- archived, and is not staged.
 -- The term is the portal's contract-date properties, copied by the sync into
 -- `billing_contract_start` / `billing_contract_end` as ISO days. The status, as of the UTC day
 -- the dbt invocation started (a literal: the same SQL and no session time zone on every
@@ -60,3 +63,4 @@ select
 from deals
 left join billed_company on billed_company.deal_id = deals.id
 left join companies on companies.id = billed_company.company_id
+where not (coalesce(deals.archived, false) and billed_company.company_id is null)
