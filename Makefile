@@ -34,10 +34,11 @@ manifest: $(STAMP)
 demo: install
 	$(BIN)/python -m billing_pipelines.sandbox.demo
 
-# The UI, with the sandbox's Snowflake and BigQuery stand-ins serving beside it (stopped with it).
-# The Snowflake stand-in takes any password; the source names its variable, so one is set here.
+# The UI, with the sandbox's stand-ins (Snowflake, BigQuery, Stripe, HubSpot, Google Sheets)
+# serving beside it, stopped with it. Their secrets are exported first where the shell has none,
+# so the stand-ins and the runs the UI launches agree on them.
 dev: install
-	export USAGE_LAKE_PASSWORD="$${USAGE_LAKE_PASSWORD:-standin}"; \
+	eval "$$($(BIN)/python -m billing_pipelines.sandbox.standins --exports)"; \
 	$(BIN)/python -m billing_pipelines.sandbox.standins & standins=$$!; \
 	trap 'kill $$standins 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/dagster dev -w workspace.yaml
@@ -54,6 +55,7 @@ bench: install
 	$(BIN)/python -m bench.end_to_end
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.history
+	$(BIN)/python -m bench.hubspot_sync
 
 clean:
 	rm -rf $(VENV) .venvs .dagster_home data dbt_project/target dbt_project/logs

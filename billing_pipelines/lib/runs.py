@@ -30,7 +30,16 @@ def run_days(
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> str:
+    """Each failed step and what went wrong: the innermost error of its chain (Dagster wraps the
+    source's own error in "Error occurred while executing op …")."""
     return "\n".join(
-        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"
+        f"{event.step_key}: {root_cause(event.event_specific_data.error).message.strip()}"
         for event in result.get_step_failure_events()
     )
+
+
+def root_cause(error):
+    """The innermost error a serialized error was caused by (or the error itself)."""
+    while error.cause is not None:
+        error = error.cause
+    return error

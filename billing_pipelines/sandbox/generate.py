@@ -346,6 +346,10 @@ class Item:
         )  # fmt: skip
 
 
+AppCompany = tuple[list[Account], list[Subscription], list[Item]]
+"""The app's accounts, subscriptions and subscription items."""
+
+
 def _sql_time(moment: datetime | None) -> str | None:
     """An app timestamp as the app stores it: UTC text `YYYY-MM-DD HH:MM:SS` (sorts as text)."""
     return None if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
@@ -952,6 +956,7 @@ def generate_company(
     late_date = _late_date(period)
     manifest = {
         "seed": seed,
+        "accounts": accounts,
         "start_date": period.start.isoformat(),
         "end_date": period.end.isoformat(),
         "counts": {
@@ -981,9 +986,7 @@ def _people(rnd: random.Random, accounts: int) -> tuple[list[Profile], list[Prof
     return profiles, acquired
 
 
-def app_company(
-    end_date: date, seed: int = 7, accounts: int = 600
-) -> tuple[list[Account], list[Subscription], list[Item]]:
+def app_company(end_date: date, seed: int = 7, accounts: int = 600) -> AppCompany:
     """The app's accounts, subscriptions and items exactly as `generate_company` makes them for the
     same end date, seed and size: what the SaaS stand-ins (Stripe, HubSpot, Sheets) hold of the
     same company, so its customers meet again in the canonical tables."""

@@ -167,6 +167,15 @@ class GoogleSheetsStandin(HttpStandin):
             "universe_domain": "googleapis.com",
         }
 
+    def trust_service_account(self, info: dict) -> None:
+        """Trust the key pair of a key file made by `service_account_info` earlier, so a restarted
+        stand-in accepts the credentials the sandbox has already handed out."""
+        key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("a service-account key is an RSA key")
+        with self.lock:
+            self._private_key = key
+
     def add_spreadsheet(self, spreadsheet_id: str, tabs: dict[str, list[list[Cell]]], title: str = "") -> None:
         """Create (or replace) a spreadsheet with `tabs` in order: tab name -> rows of cells."""
         with self.lock:
@@ -180,6 +189,11 @@ class GoogleSheetsStandin(HttpStandin):
             tabs = self._spreadsheets[spreadsheet_id].tabs
             sheet_id = tabs[tab].sheet_id if tab in tabs else _sheet_id(tab, len(tabs))
             tabs[tab] = _Tab(sheet_id, [[None if cell == "" else cell for cell in row] for row in rows])
+
+    def tab_rows(self, spreadsheet_id: str, tab: str) -> list[list[Cell]]:
+        """The cells of a tab, header first (None for an empty cell)."""
+        with self.lock:
+            return [list(row) for row in self._spreadsheets[spreadsheet_id].tabs[tab].rows]
 
     def seed_from_sandbox(
         self, spreadsheet_id: str, accounts: list[Account], subscriptions: list[Subscription], items: list[Item]
@@ -505,6 +519,8 @@ def main(argv: list[str] | None = None) -> None:
     standin = GoogleSheetsStandin()
     company = generate.app_company(args.end_date, args.seed, args.accounts)  # the app database's customers
     standin.seed_from_sandbox(SANDBOX_SPREADSHEET_ID, *company)
+    if args.credentials.exists():  # the key handed out before stays valid
+        standin.trust_service_account(json.loads(args.credentials.read_text()))
     args.credentials.parent.mkdir(parents=True, exist_ok=True)
     args.credentials.write_text(json.dumps(standin.service_account_info(f"http://{args.host}:{args.port}"), indent=2))
     print(f"Google Sheets stand-in on http://{args.host}:{args.port}: spreadsheet {SANDBOX_SPREADSHEET_ID}, "

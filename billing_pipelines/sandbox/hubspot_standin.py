@@ -181,6 +181,26 @@ class HubSpotStandin(HttpStandin):
                 if int(target_id) not in linked:
                     linked.append(int(target_id))
 
+    def records(self, object_type: str, *, archived: bool = False) -> dict[str, dict]:
+        """The properties of every live (or every archived) record of a type, by id."""
+        with self.lock:
+            return {
+                str(record.id): dict(record.properties)
+                for record in self._records[_object_type(object_type)].values()
+                if (record.archived_ms is not None) == archived
+            }
+
+    def associated(self, from_type: str, to_type: str) -> dict[str, list[str]]:
+        """Each live record's live associated records, by id: what the associations API serves."""
+        live_from, live_to = self.records(from_type), self.records(to_type)
+        with self.lock:
+            links = self._links.get((_object_type(from_type), _object_type(to_type)), {})
+            return {
+                str(source): [str(t) for t in targets if str(t) in live_to]
+                for source, targets in links.items()
+                if str(source) in live_from
+            }
+
     def add_companies(self, count: int, *, modified_start: Moment, modified_step_ms: int = 1_000) -> list[str]:
         """`count` synthetic companies modified `modified_step_ms` apart: a portal past the search ceiling."""
         moments = [_ms(modified_start) + n * modified_step_ms for n in range(count)]
