@@ -17,22 +17,24 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 
+# Set-up lines are not echoed, so `make demo` shows the demo's own progress (errors still show).
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip uv
-	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e '.[dev]'
-	touch $@
+	@echo "Installing billing_pipelines and its dependencies into $(VENV) …"
+	@$(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	@$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e '.[dev]'
+	@touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $@
 
 # dbt's manifest, which Dagster builds the dbt assets from (dagster-dbt does not parse outside `dagster dev`).
 manifest: $(STAMP)
-	cd dbt_project && $(BIN)/dbt parse --quiet --project-dir . --profiles-dir .
+	@cd dbt_project && $(BIN)/dbt parse --quiet --project-dir . --profiles-dir .
 
 demo: install
-	$(BIN)/python -m billing_pipelines.sandbox.demo
+	@$(BIN)/python -m billing_pipelines.sandbox.demo
 
 # The UI, with the sandbox's stand-ins (Snowflake, BigQuery, Stripe, HubSpot, Google Sheets)
 # serving beside it, stopped with it. Their secrets are exported first where the shell has none,

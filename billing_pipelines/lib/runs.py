@@ -19,13 +19,14 @@ def run_days(
     first: date | None,
     last: date | None,
     instance: dg.DagsterInstance,
+    run_id: str | None = None,
     **tags: str,
 ) -> dg.ExecuteInProcessResult:
     """Run `job_name` once over the days `first`..`last` (None for an unpartitioned job),
-    recorded in `instance` like a run launched from the UI."""
+    recorded in `instance` like a run launched from the UI (as run `run_id`, if given)."""
     range_tags = partition_range_tags(first, last) if first and last else {}
     return defs.resolve_job_def(job_name).execute_in_process(
-        instance=instance, tags={**range_tags, **tags}, raise_on_error=False
+        instance=instance, tags={**range_tags, **tags}, raise_on_error=False, run_id=run_id
     )
 
 
