@@ -298,6 +298,104 @@ class SchedulesConfig(_Strict):
         return value
 
 
+_HTTP_URL = re.compile(r"^https?://[^\s/]+")
+
+
+def _http_url(value: str) -> str:
+    if not _HTTP_URL.match(value):
+        raise ValueError("must be an http(s) URL like https://hooks.example.com/billing")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class SlackNotifierConfig(_Strict):
+    """Posts alerts to a Slack channel through dagster-slack (`chat.postMessage`) with a bot
+    token read from the variable `token_env`. `base_url` reaches a stand-in in tests."""
+
+    kind: Literal["slack"]
+    enabled: bool = True
+    channel: str = Field(min_length=1, description="channel name (#billing-ops) or id")
+    token_env: EnvName = Field("SLACK_BOT_TOKEN", description="environment variable holding a bot token")
+    base_url: HttpUrl = Field("https://slack.com/api/", description="Slack Web API root")
+
+    @field_validator("base_url")
+    @classmethod
+    def _api_root(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+
+class WebhookNotifierConfig(_Strict):
+    """POSTs each alert as JSON to `url`, signed the Standard Webhooks way (`webhook-id`,
+    `webhook-timestamp`, `webhook-signature`) with the `whsec_…` secret held in `secret_env`."""
+
+    kind: Literal["webhook"]
+    enabled: bool = True
+    url: HttpUrl
+    secret_env: EnvName = Field("BILLING_ALERT_WEBHOOK_SECRET", description="environment variable holding whsec_…")
+
+
+class EmailNotifierConfig(_Strict):
+    """Sends each alert as an e-mail over SMTP. A login (`username` with the password in
+    `password_env`) needs STARTTLS: a password never crosses the network in clear text."""
+
+    kind: Literal["email"]
+    enabled: bool = True
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    from_: str = Field(alias="from", min_length=3, description="sender address")
+    to: list[str] = Field(min_length=1, description="recipient addresses")
+    username: str | None = None
+    password_env: EnvName | None = Field(None, description="environment variable holding the SMTP password")
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_address_is_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _login_over_tls(self) -> EmailNotifierConfig:
+        if (self.username is None) != (self.password_env is None):
+            raise ValueError("give both `username` and `password_env`, or neither")
+        if self.username is not None and not self.starttls:
+            raise ValueError("a login needs `starttls: true` (the password is never sent unencrypted)")
+        return self
+
+
+NotifierConfig = Annotated[
+    SlackNotifierConfig | WebhookNotifierConfig | EmailNotifierConfig, Field(discriminator="kind")
+]
+"""One entry of `alerts.notifiers:`; `kind` says where the alert goes."""
+
+
+class AlertsConfig(_Strict):
+    """Where operators hear about failed runs, failed ERROR checks and stale canonical tables."""
+
+    ui_base_url: HttpUrl = Field("http://127.0.0.1:3000", description="the Dagster UI, for run and asset links")
+    notifiers: dict[str, NotifierConfig] = Field(default_factory=dict)
+    max_attempts: int = Field(3, ge=1, le=10, description="tries per notifier before the alert is logged as lost")
+    backoff_seconds: float = Field(1.0, ge=0, le=30, description="first wait between tries; doubles each time")
+
+    @field_validator("ui_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("notifiers", mode="before")
+    @classmethod
+    def _notifier_names(cls, value: object) -> object:
+        for name in value if isinstance(value, dict) else ():
+            if not _IDENTIFIER.match(str(name)):
+                raise ValueError(f"notifier name {name!r} must be lower_snake_case")
+        return value
+
+    @property
+    def enabled_notifiers(self) -> dict[str, SlackNotifierConfig | WebhookNotifierConfig | EmailNotifierConfig]:
+        return {name: notifier for name, notifier in self.notifiers.items() if notifier.enabled}
+
+
 def memory_size_mib(text: str) -> float:
     """`'2GiB'` → 2048.0, `'1536MiB'` → 1536.0."""
     match = _MEMORY_SIZE.match(str(text))
@@ -314,6 +412,7 @@ class BillingConfig(_Strict):
     warehouse: WarehouseConfig = DuckDBWarehouseConfig()
     landing: LandingConfig = LandingConfig()
     schedules: SchedulesConfig = SchedulesConfig()
+    alerts: AlertsConfig = AlertsConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     base_dir: Path = Field(PROJECT_ROOT, exclude=True, description="folder relative paths start from")
 
@@ -396,15 +495,19 @@ def parse_config(text: str, file_name: str = "billing.yaml", base_dir: Path = PR
 
 
 _KIND_TAGS = {"sql", "snowflake", "bigquery", "stripe", "hubspot", "google_sheets", "duckdb", "postgres"}
+_NOTIFIER_TAGS = {"slack", "webhook", "email"}
 
 
 def _key_path(loc: tuple) -> list[str]:
     """pydantic's location of an error as the keys written in the file: without the `kind` tag
-    it inserts after `sources.<name>` and `warehouse` (the discriminated unions)."""
+    it inserts after `sources.<name>`, `warehouse` and
+    `alerts.notifiers.<name>` (the discriminated unions)."""
     path = [str(part) for part in loc if part != "[key]"]
     tag_at = 2 if path[:1] == ["sources"] else 1 if path[:1] == ["warehouse"] else None
     if tag_at is not None and len(path) > tag_at and path[tag_at] in _KIND_TAGS:
         del path[tag_at]
+    if path[:2] == ["alerts", "notifiers"] and len(path) > 3 and path[3] in _NOTIFIER_TAGS:
+        del path[3]
     return path
 
 
