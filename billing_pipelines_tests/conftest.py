@@ -5,10 +5,12 @@ per test."""
 import os
 import uuid
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from billing_pipelines.config import current_config, parse_config
+from billing_pipelines.lib import step_retries
 from billing_pipelines.lib.runtime import apply_process_settings
 from billing_pipelines.sandbox.bigquery_standin import running_bigquery
 from billing_pipelines.sandbox.snowflake_standin import running_snowflake
@@ -82,3 +84,11 @@ def project_config(tmp_path, monkeypatch):
 
     yield configure
     current_config.cache_clear()
+
+
+@pytest.fixture
+def quick_step_retries(monkeypatch):
+    """The shipped retry policy of the raw loads' steps, with waits short enough for a test
+    (applies to definitions built after it)."""
+    policy = step_retries.RAW_LOAD_RETRY
+    monkeypatch.setattr(step_retries, "RAW_LOAD_RETRY", dg.RetryPolicy(policy.max_retries, 0.05, policy.backoff))

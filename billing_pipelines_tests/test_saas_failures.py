@@ -1,7 +1,7 @@
-"""A SaaS sync that runs out of retries, through the real state job (raw loads, then the dbt
-step), as a schedule tick or the UI would run it: the run fails naming the source, the endpoint
-and the status, the canonical tables stay as the last good sync left them, and the next sync,
-once the API answers again, carries the change that was waiting."""
+"""A SaaS sync that runs out of retries (the requests', then the step's), through the real state
+job (raw loads, then the dbt step), as a schedule tick or the UI would run it: the run fails
+naming the source, the endpoint and the status, the canonical tables stay as the last good sync
+left them, and the next sync, once the API answers again, carries the change that was waiting."""
 
 from datetime import date
 
@@ -10,6 +10,7 @@ import pytest
 
 from billing_pipelines.definitions import build_definitions
 from billing_pipelines.defs.sync.jobs import STATE_JOB
+from billing_pipelines.lib import step_retries
 from billing_pipelines.lib.runs import failure_messages, run_days
 from billing_pipelines.sandbox.generate import app_company
 from billing_pipelines.sandbox.stripe_standin import StripeStandin
@@ -17,6 +18,7 @@ from billing_pipelines_tests.api_sources import query
 
 KEY_ENV, KEY = "TEST_SAAS_FAILURE_STRIPE_KEY", "sk_test_saas_failure_0123456789"
 ATTEMPTS = 2
+pytestmark = pytest.mark.usefixtures("quick_step_retries")
 CANONICAL = {
     "customers": "select customer_id, name, is_deleted from billing.customers order by 1",
     "contracts": "select contract_id, customer_id, status from billing.contracts order by 1",
@@ -59,7 +61,8 @@ def test_exhausted_retries_fail_the_run_and_leave_the_canonical_tables_as_they_w
     customer = next(c for c in standin.objects("customers") if not c.get("deleted"))
     standin.advance(60)
     standin.update_customer(customer["id"], name="Renamed While Stripe Was Down Ltd")
-    standin.inject_faults(500, ATTEMPTS, path_prefix="/v1/events")
+    step_attempts = 1 + step_retries.RAW_LOAD_RETRY.max_retries
+    standin.inject_faults(500, ATTEMPTS * step_attempts, path_prefix="/v1/events")  # every try of every step attempt
 
     failed = run()
 

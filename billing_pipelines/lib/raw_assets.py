@@ -6,16 +6,18 @@ to the dbt staging models with no extra configuration. Upstream of it sits an ex
 `["<source>", "<dataset>"]` standing for the data in the source system itself.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+import dlt
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 
 from billing_pipelines.config import PARTITIONED_DATASETS, BillingConfig, ConfigError, config_path
+from billing_pipelines.lib import asset_metadata, step_retries
 from billing_pipelines.lib.runtime import keep_row_ids
 from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse, warehouse_for
 from billing_pipelines.lib.windows import Window, usage_partitions, window_of
@@ -58,26 +60,43 @@ def source_system_spec(
 
 @dataclass
 class RawLayerTranslator(DagsterDltTranslator):
-    """Maps a source's dlt resources to raw-layer asset specs in that source's group."""
+    """Maps a source's dlt resources to raw-layer asset specs in that source's group, with the
+    raw table's real address in `warehouse` and the columns the resource declares."""
 
-    source_name: str = ""
-    warehouse_kind: str = "duckdb"
+    source_name: str
+    warehouse: Warehouse
     meaning: Callable[[str], str] = lambda dataset: DATASET_MEANING.get(dataset, dataset)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         dataset = data.resource.name
+        schema = raw_schema(self.source_name)
         default = super().get_asset_spec(data)
+        table = asset_metadata.table_metadata(
+            asset_metadata.table_address(self.warehouse, schema, dataset), declared_columns(data.resource.columns)
+        )
         return default.replace_attributes(
             key=raw_asset_key(self.source_name, dataset),
             deps=[dg.AssetKey([self.source_name, dataset])],
             group_name=self.source_name,
             description=(
                 f"`{dataset}` from `{self.source_name}` as delivered, loaded by dlt into "
-                f"`{raw_schema(self.source_name)}.{dataset}`: {self.meaning(dataset)}."
+                f"`{schema}.{dataset}`: {self.meaning(dataset)}."
             ),
             owners=[OWNER],
-            kinds={"dlt", self.warehouse_kind},
+            kinds={"dlt", self.warehouse.kind},
+            metadata={**default.metadata, **table},
         )
+
+
+def declared_columns(columns: Any) -> dg.TableSchema | None:
+    """The columns a dlt resource declares with a type (dlt's schema has the rest once a load
+    ran: each materialization carries them); None when it declares none."""
+    typed = [
+        dg.TableColumn(name, column["data_type"])
+        for name, column in (columns if isinstance(columns, dict) else {}).items()
+        if column.get("data_type")
+    ]
+    return dg.TableSchema(columns=typed) if typed else None
 
 
 MakeSource = Callable[[list[str], Window | None], DltSource]
@@ -90,10 +109,12 @@ def raw_load_assets(
     datasets: list[str],
     partitions: dg.PartitionsDefinition,
     definition_warehouse: Warehouse,
+    rejects: Mapping[str, str] | None = None,
 ) -> list[dg.AssetsDefinition]:
     """The raw-layer assets of one source: one multi-asset for its state datasets (merged on
-    their keys, incremental), one daily-partitioned asset for its usage (one run per range)."""
-    translator = RawLayerTranslator(source_name=source_name, warehouse_kind=definition_warehouse.kind)
+    their keys, incremental), one daily-partitioned asset for its usage (one run per range).
+    `rejects` names the tables that hold rejected records, with their reason column."""
+    translator = RawLayerTranslator(source_name, definition_warehouse)
     state = [d for d in datasets if d not in PARTITIONED_DATASETS]
     usage = [d for d in datasets if d in PARTITIONED_DATASETS]
     loads = [("state", state, None), ("usage", usage, partitions)]
@@ -106,6 +127,7 @@ def raw_load_assets(
             translator,
             by_day,
             definition_warehouse,
+            rejects or {},
         )
         for kind, selected, by_day in loads
         if selected
@@ -120,29 +142,93 @@ def _dlt_load(
     translator: RawLayerTranslator,
     partitions: dg.PartitionsDefinition | None,
     definition_warehouse: Warehouse,
+    rejects: Mapping[str, str],
 ) -> dg.AssetsDefinition:
-    """One dlt pipeline as a multi-asset; partitioned loads read the run's window."""
+    """One dlt pipeline as a multi-asset; partitioned loads read the run's window. A transient
+    failure retries the step (`step_retries.RAW_LOAD_RETRY`); any other fails it once."""
 
-    @dlt_assets(
-        dlt_source=make_source(datasets, None),
-        dlt_pipeline=definition_warehouse.dlt_pipeline(pipeline_name, dataset_name),
+    @dg.multi_asset(
         name=pipeline_name,
-        dagster_dlt_translator=translator,
+        specs=build_dlt_asset_specs(
+            dlt_source=make_source(datasets, None),
+            dlt_pipeline=definition_warehouse.dlt_pipeline(pipeline_name, dataset_name),
+            dagster_dlt_translator=translator,
+        ),
+        can_subset=True,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
+        retry_policy=step_retries.RAW_LOAD_RETRY,
     )
     def load(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: Warehouse):
         window = window_of(context) if partitions else None
-        keep_row_ids(pipeline_name, warehouse.has_row_ids(dataset_name))
-        yield from dlt.run(
-            context=context,
-            dlt_source=make_source(datasets, window),
-            dlt_pipeline=warehouse.dlt_pipeline(pipeline_name, dataset_name),
-            dagster_dlt_translator=translator,
-        )
+        tables = [key.path[-1] for key in context.selected_asset_keys]
+        with step_retries.permanent_failures_fail_fast(f"loading {dataset_name}"):
+            keep_row_ids(pipeline_name, warehouse.has_row_ids(dataset_name))
+            before = asset_metadata.gathered(
+                context, dataset_name, lambda: _row_counts(warehouse, dataset_name, tables)
+            )
+            pipeline = warehouse.dlt_pipeline(pipeline_name, dataset_name)
+            results = list(
+                dlt.run(
+                    context=context,
+                    dlt_source=make_source(datasets, window),
+                    dlt_pipeline=pipeline,
+                    dagster_dlt_translator=translator,
+                )
+            )
+        for result in results:
+            table = result.asset_key.path[-1]
+            described = asset_metadata.gathered(
+                context,
+                f"{dataset_name}.{table}",
+                lambda table=table: _load_metadata(warehouse, pipeline, dataset_name, table, before, rejects),
+            )
+            if window is not None:
+                described.update(asset_metadata.source_window(window.start, window.end))
+            address = asset_metadata.table_address(warehouse, dataset_name, table)
+            metadata = {**(result.metadata or {}), **asset_metadata.table_metadata(address), **described}
+            yield dg.MaterializeResult(asset_key=result.asset_key, metadata=metadata)
 
     return load
+
+
+def _row_counts(warehouse: Warehouse, schema: str, tables: list[str]) -> dict[str, int]:
+    """Rows of each table before a load; 0 for a table not created yet."""
+    existing = asset_metadata.existing_relations(warehouse)
+    return {
+        table: asset_metadata.row_count(warehouse, schema, table) if (schema, table) in existing else 0
+        for table in tables
+    }
+
+
+def _load_metadata(
+    warehouse: Warehouse,
+    pipeline: dlt.Pipeline,
+    schema: str,
+    table: str,
+    before: Mapping[str, int],
+    rejects: Mapping[str, str],
+) -> dict[str, Any]:
+    """What one raw table's load did: its counts, the live cursor where the next sync starts, the
+    rejected records by reason (for a table of rejects), and a preview of its rows."""
+    if (schema, table) not in asset_metadata.existing_relations(warehouse):
+        return asset_metadata.load_counts(before.get(table), None, 0)  # nothing delivered yet
+    loaded = pipeline.last_trace.last_normalize_info.row_counts.get(table, 0)
+    metadata = {
+        **asset_metadata.load_counts(before.get(table), asset_metadata.row_count(warehouse, schema, table), loaded),
+        **asset_metadata.incremental_cursors(pipeline.state, table),
+        "preview": asset_metadata.table_preview(warehouse, schema, table),
+    }
+    if table in rejects:
+        load_ids = ", ".join(f"'{load_id}'" for load_id in pipeline.last_trace.last_load_info.loads_ids)
+        by_reason = asset_metadata.counts(
+            warehouse,
+            f"SELECT {rejects[table]}, count(*) FROM {asset_metadata.quoted_table(warehouse, schema, table)}"
+            f" WHERE _dlt_load_id IN ({load_ids or 'NULL'}) GROUP BY 1",
+        )
+        metadata.update(asset_metadata.quarantine_metadata(by_reason))
+    return metadata
 
 
 @dataclass(frozen=True)
@@ -220,6 +306,6 @@ def api_source_definitions(config: BillingConfig, source_kind: ApiSourceKind) ->
         def make_source(selected, _window, name=name, source=source):
             return source_kind.read(name, source, selected)
 
-        translator = RawLayerTranslator(name, warehouse.kind, source_kind.meaning)
-        assets.append(_dlt_load(f"{name}_api", raw_schema(name), tables, make_source, translator, None, warehouse))
+        translator = RawLayerTranslator(name, warehouse, source_kind.meaning)
+        assets.append(_dlt_load(f"{name}_api", raw_schema(name), tables, make_source, translator, None, warehouse, {}))
     return dg.Definitions(assets=assets)

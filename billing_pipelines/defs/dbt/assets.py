@@ -16,6 +16,10 @@ they are built only so that the selected models can be. On PostgreSQL, replacing
 view drops the views that read it (dbt swaps the relation and drops the old one with CASCADE:
 `billing.quarantine` reads the staging views, `billable_usage_daily` reads `customers`); so
 after its build the step builds again every model the build made the warehouse lose.
+
+The step reports the models' materializations once dbt is done, each with what the warehouse
+then says about it (`defs/dbt/metadata.py`): DuckDB lets no other process read the file while
+dbt writes it. A failed build still reports the models it built, without that metadata.
 """
 
 import json
@@ -24,9 +28,13 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from billing_pipelines.config import BillingConfig, current_config
+from billing_pipelines.defs.dbt.metadata import with_warehouse_metadata
 from billing_pipelines.defs.dbt.project import cached_parse, dbt_cli, dbt_project, ensure_manifest, warm_target
 from billing_pipelines.defs.dbt.translator import BillingDbtTranslator
-from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse
+from billing_pipelines.defs.landing.assets import LANDING
+from billing_pipelines.lib.asset_metadata import existing_relations, table_address, table_metadata
+from billing_pipelines.lib.raw_assets import OWNER, raw_schema
+from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse, warehouse_for
 from billing_pipelines.lib.windows import usage_partitions, window_of
 
 DBT_ASSETS = "dbt_models"
@@ -88,14 +96,6 @@ def lost_models(manifest: dict, before: set[tuple[str, str]], after: set[tuple[s
     )
 
 
-def existing_relations(warehouse: Warehouse) -> set[tuple[str, str]]:
-    """(schema, name) of every table and view the warehouse has, lower case as dbt names them
-    (Snowflake reports upper case)."""
-    if not warehouse.exists:
-        return set()
-    return {(schema.lower(), name.lower()) for schema, name in warehouse.query(warehouse.relations_sql())}
-
-
 def window_vars(context: dg.AssetExecutionContext) -> list[str]:
     """`--vars` with the run's partition window when the step builds partitioned models for
     one (a partition or a range); nothing for an unpartitioned run."""
@@ -105,15 +105,48 @@ def window_vars(context: dg.AssetExecutionContext) -> list[str]:
     return []
 
 
+def source_tables_not_loaded(config: BillingConfig, manifest: dict, warehouse: Warehouse) -> list[dg.AssetSpec]:
+    """The raw tables the dbt project reads that billing.yaml loads nothing into (a source that
+    is off, or a dataset a pulled source does not configure), as described external assets in
+    their source's group, rather than bare keys the UI cannot say anything about. An enabled API
+    source is taken to load every table of its schema."""
+    loaded = {raw_schema(name) for name in config.enabled_api_sources}
+    if config.landing.enabled:
+        loaded.add(raw_schema(LANDING))
+    pulled = {
+        (raw_schema(name), dataset)
+        for name, source in config.enabled_pulled_sources.items()
+        for dataset in source.datasets
+    }
+    return [
+        dg.AssetSpec(
+            key=dg.AssetKey([node["source_name"], node["name"]]),
+            description=(
+                f"`{node['source_name']}.{node['name']}`, read by the dbt project, which billing.yaml loads "
+                f"nothing into: {node.get('description') or node.get('source_description') or ''}".strip()
+            ),
+            group_name=node["source_name"].removeprefix(raw_schema("")),
+            owners=[OWNER],
+            kinds={warehouse.kind},
+            metadata=table_metadata(table_address(warehouse, node["schema"], node["identifier"])),
+        )
+        for node in manifest["sources"].values()
+        if node["source_name"] not in loaded and (node["source_name"], node["name"]) not in pulled
+    ]
+
+
 def dbt_definitions(config: BillingConfig) -> dg.Definitions:
     manifest = json.loads(ensure_manifest().read_text())
+    definition_warehouse = warehouse_for(config)
 
     @dbt_assets(
         name=DBT_ASSETS,
         manifest=manifest,
         project=dbt_project,
         dagster_dbt_translator=BillingDbtTranslator(
-            config.schedules.freshness_hours, usage_partitions(config.history_start)
+            config.schedules.freshness_hours,
+            usage_partitions(config.history_start),
+            lambda schema, table: table_address(definition_warehouse, schema, table),
         ),
         pool=WAREHOUSE_POOL,
         backfill_policy=dg.BackfillPolicy.single_run(),  # a partition range is one run, one `dbt build`
@@ -135,21 +168,29 @@ def dbt_definitions(config: BillingConfig) -> dg.Definitions:
             extra_tests = tests_beyond_selection(manifest, missing, selected)
             if extra_tests:
                 build += ["--exclude", " ".join(extra_tests)]
+        events = []
         try:
-            with warm_target(name, cached_parse(warehouse.identity, args)) as target:
-                for event in dbt.cli(build, context=context, target_path=target).stream():
-                    if not isinstance(event, dg.Output) or event.output_name in outputs:
-                        yield event  # a missing input, built only for the selected models, is not reported
-        finally:  # a failed build may have dropped views too
-            if warehouse.drops_dependent_views:
-                lost = lost_models(manifest, existing, existing_relations(warehouse))
-                if lost:
-                    context.log.info(f"building again the views the build dropped: {', '.join(lost)}")
-                    with warm_target(f"{name}-lost", cached_parse(warehouse.identity, args)) as target:
-                        run = ["run", "--select", " ".join(lost), *args]
-                        dbt.cli(run, manifest=manifest, target_path=target).wait()
+            try:
+                with warm_target(name, cached_parse(warehouse.identity, args)) as target:
+                    for event in dbt.cli(build, context=context, target_path=target).stream():
+                        if not isinstance(event, dg.Output) or event.output_name in outputs:
+                            events.append(event)  # a missing input, built only for the selected models, is not reported
+            finally:  # a failed build may have dropped views too
+                if warehouse.drops_dependent_views:
+                    lost = lost_models(manifest, existing, existing_relations(warehouse))
+                    if lost:
+                        context.log.info(f"building again the views the build dropped: {', '.join(lost)}")
+                        with warm_target(f"{name}-lost", cached_parse(warehouse.identity, args)) as target:
+                            run = ["run", "--select", " ".join(lost), *args]
+                            dbt.cli(run, manifest=manifest, target_path=target).wait()
+        except Exception:
+            yield from events  # what dbt did build is reported, without reading a warehouse mid-failure
+            raise
+        window = window_of(context) if args else None
+        yield from with_warehouse_metadata(context, warehouse, manifest, events, window)
 
-    return dg.Definitions(assets=[dbt_models], resources={"dbt": dbt_cli()})
+    unloaded = source_tables_not_loaded(config, manifest, definition_warehouse)
+    return dg.Definitions(assets=[dbt_models, *unloaded], resources={"dbt": dbt_cli()})
 
 
 @dg.definitions

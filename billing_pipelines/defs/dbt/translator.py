@@ -14,13 +14,14 @@ every other model is unpartitioned and rebuilt whole.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
 
+from billing_pipelines.lib.asset_metadata import table_metadata
 from billing_pipelines.lib.raw_assets import OWNER
 from billing_pipelines.lib.warehouse import CANONICAL_SCHEMA
 
@@ -45,16 +46,25 @@ def freshness(hours: float) -> dg.FreshnessPolicy:
 
 class BillingDbtTranslator(DagsterDbtTranslator):
     """Keys by schema, groups by source/layer, partitions the models tagged `partitioned` by
-    `partitions`, lets canonical models follow their inputs, and expects the canonical tables to
-    be fresh within `freshness_hours`."""
+    `partitions`, lets canonical models follow their inputs, expects the canonical tables to be
+    fresh within `freshness_hours`, and shows each model's relation where the warehouse in
+    effect has it: `address(schema, name)` (dbt parses against an in-memory DuckDB, so the
+    manifest's own database would read `memory`)."""
 
-    def __init__(self, freshness_hours: float, partitions: dg.PartitionsDefinition) -> None:
+    def __init__(
+        self, freshness_hours: float, partitions: dg.PartitionsDefinition, address: Callable[[str, str], str]
+    ) -> None:
         super().__init__()
         self.freshness_policy = freshness(freshness_hours)
         self.partitions = partitions
+        self.address = address
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest["nodes"].get(unique_id)
+        if node is not None and node["resource_type"] in ("model", "seed", "snapshot"):
+            relation = table_metadata(self.address(node["schema"], node.get("alias") or node["name"]))
+            spec = spec.replace_attributes(metadata={**spec.metadata, **relation})
         if spec.key.path[0] == CANONICAL_SCHEMA:
             return spec.replace_attributes(freshness_policy=self.freshness_policy)
         return spec

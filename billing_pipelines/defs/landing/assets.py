@@ -14,7 +14,8 @@ LANDING = "landing"
 
 
 def landing_definitions(config: BillingConfig) -> dg.Definitions:
-    """CSV files per dataset (external assets) and their dlt loads into raw_landing."""
+    """CSV files per dataset (external assets) and their dlt loads into raw_landing; the load
+    of `rejected_files` shows the files rejected whole by reason."""
     if not config.landing.enabled:
         return dg.Definitions()
     datasets = [*DATASETS, REJECTED_FILES]
@@ -24,7 +25,8 @@ def landing_definitions(config: BillingConfig) -> dg.Definitions:
         return landing_source(config.landing_path, selected, window)
 
     warehouse = warehouse_for(config)
-    loads = raw_load_assets(LANDING, make_source, datasets, usage_partitions(config.history_start), warehouse)
+    partitions = usage_partitions(config.history_start)
+    loads = raw_load_assets(LANDING, make_source, datasets, partitions, warehouse, rejects={REJECTED_FILES: "reason"})
     return dg.Definitions(assets=[*files, *loads])
 
 

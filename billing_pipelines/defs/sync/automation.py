@@ -8,4 +8,8 @@ automation = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
+    description=(
+        "Rebuilds the staging, canonical and mart models whose inputs changed (their eager "
+        "automation conditions), whatever loaded the inputs: a job, a backfill or a hand-launched asset."
+    ),
 )
