@@ -21,7 +21,7 @@ from typing import TextIO
 import dagster as dg
 
 BAR_WIDTH = 30
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
 
 
 class Stage:
@@ -91,28 +91,49 @@ def logging_to(log_file: Path) -> Iterator[Console]:
             os.close(saved_error)
 
 
-def materialized_share(instance: dg.DagsterInstance, run_id: str) -> tuple[int, int]:
-    """(asset materializations recorded, materializations planned) of a run so far."""
-    planned = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=100_000
-    ).records
-    done = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
-    ).records
-    return len(done), len(planned)
+class RunProgress:
+    """A run's materializations recorded and planned so far, counted from the events new since
+    the last look (a range run plans thousands: one per asset and day)."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str) -> None:
+        self.instance, self.run_id = instance, run_id
+        self.counts = {
+            dg.DagsterEventType.ASSET_MATERIALIZATION: 0,
+            dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED: 0,
+        }
+        self.cursors: dict[dg.DagsterEventType, str | None] = dict.fromkeys(self.counts)
+
+    def share(self) -> tuple[int, int]:
+        """(materializations recorded, materializations planned)."""
+        for event_type in self.counts:
+            while True:
+                found = self.instance.get_records_for_run(
+                    self.run_id, cursor=self.cursors[event_type], of_type=event_type, limit=1_000
+                )
+                self.counts[event_type] += len(found.records)
+                self.cursors[event_type] = found.cursor if found.records else self.cursors[event_type]
+                if not found.has_more:
+                    break
+        return (
+            self.counts[dg.DagsterEventType.ASSET_MATERIALIZATION],
+            self.counts[dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED],
+        )
 
 
 @contextmanager
 def run_progress(stage: Stage, run_id: str) -> Iterator[None]:
     """Draw a run's progress on its stage (materializations recorded of those planned) while the
-    block runs it."""
+    block runs it; off a terminal there is no bar, and nothing is polled."""
+    if not stage.interactive:  # no bar to draw: nothing to poll
+        yield
+        return
     finished = threading.Event()
 
     def draw() -> None:
-        instance = dg.DagsterInstance.get()
+        progress = RunProgress(dg.DagsterInstance.get(), run_id)
         while not finished.wait(POLL_SECONDS):
             try:
-                stage.bar(*materialized_share(instance, run_id))
+                stage.bar(*progress.share())
             except Exception:  # noqa: BLE001 - the bar is a courtesy; the run's own errors are reported
                 pass
 

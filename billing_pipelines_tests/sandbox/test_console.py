@@ -5,7 +5,9 @@ import io
 import subprocess
 import sys
 
-from billing_pipelines.sandbox.console import Stage, logging_to
+import dagster as dg
+
+from billing_pipelines.sandbox.console import RunProgress, Stage, logging_to
 
 
 class Terminal(io.StringIO):
@@ -43,3 +45,17 @@ def test_a_stage_off_a_terminal_prints_only_its_finished_line():
     stage.bar(10, 40)
     stage.done("one run")
     assert log.getvalue() == "[4/5] Migration … one run (0.0 s)\n"
+
+
+def test_a_runs_progress_counts_its_planned_and_recorded_materializations_once():
+    @dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2026-09-01"))
+    def daily() -> None: ...
+
+    @dg.asset
+    def whole() -> None: ...
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([daily, whole], instance=instance, partition_key="2026-09-02")
+    progress = RunProgress(instance, result.run_id)
+    assert progress.share() == (2, 2)
+    assert progress.share() == (2, 2)  # counted from the new events only: none since
