@@ -92,37 +92,35 @@ def logging_to(log_file: Path) -> Iterator[Console]:
 
 
 class RunProgress:
-    """A run's materializations recorded and planned so far, counted from the events new since
-    the last look (a range run plans thousands: one per asset and day)."""
+    """A run's assets materialized and planned so far, read from the events new since the last
+    look. Counted by asset, not by event: a range run plans every asset once per day, even one
+    that is not partitioned and materializes once."""
+
+    KINDS = (dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
 
     def __init__(self, instance: dg.DagsterInstance, run_id: str) -> None:
         self.instance, self.run_id = instance, run_id
-        self.counts = {
-            dg.DagsterEventType.ASSET_MATERIALIZATION: 0,
-            dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED: 0,
-        }
-        self.cursors: dict[dg.DagsterEventType, str | None] = dict.fromkeys(self.counts)
+        self.assets: dict[dg.DagsterEventType, set[dg.AssetKey]] = {kind: set() for kind in self.KINDS}
+        self.cursors: dict[dg.DagsterEventType, str | None] = dict.fromkeys(self.KINDS)
 
     def share(self) -> tuple[int, int]:
-        """(materializations recorded, materializations planned)."""
-        for event_type in self.counts:
+        """(assets materialized, assets planned)."""
+        for kind in self.KINDS:
             while True:
                 found = self.instance.get_records_for_run(
-                    self.run_id, cursor=self.cursors[event_type], of_type=event_type, limit=1_000
+                    self.run_id, cursor=self.cursors[kind], of_type=kind, limit=1_000
                 )
-                self.counts[event_type] += len(found.records)
-                self.cursors[event_type] = found.cursor if found.records else self.cursors[event_type]
+                self.assets[kind].update(record.event_log_entry.dagster_event.asset_key for record in found.records)
+                self.cursors[kind] = found.cursor if found.records else self.cursors[kind]
                 if not found.has_more:
                     break
-        return (
-            self.counts[dg.DagsterEventType.ASSET_MATERIALIZATION],
-            self.counts[dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED],
-        )
+        materialized, planned = (len(self.assets[kind]) for kind in self.KINDS)
+        return materialized, planned
 
 
 @contextmanager
 def run_progress(stage: Stage, run_id: str) -> Iterator[None]:
-    """Draw a run's progress on its stage (materializations recorded of those planned) while the
+    """Draw a run's progress on its stage (assets materialized of those planned) while the
     block runs it; off a terminal there is no bar, and nothing is polled."""
     if not stage.interactive:  # no bar to draw: nothing to poll
         yield

@@ -47,7 +47,7 @@ def test_a_stage_off_a_terminal_prints_only_its_finished_line():
     assert log.getvalue() == "[4/5] Migration … one run (0.0 s)\n"
 
 
-def test_a_runs_progress_counts_its_planned_and_recorded_materializations_once():
+def test_a_runs_progress_counts_assets_materialized_of_those_planned():
     @dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2026-09-01"))
     def daily() -> None: ...
 
@@ -55,7 +55,11 @@ def test_a_runs_progress_counts_its_planned_and_recorded_materializations_once()
     def whole() -> None: ...
 
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([daily, whole], instance=instance, partition_key="2026-09-02")
+    result = dg.materialize(
+        [daily, whole],
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": "2026-09-02", "dagster/asset_partition_range_end": "2026-09-04"},
+    )
     progress = RunProgress(instance, result.run_id)
-    assert progress.share() == (2, 2)
-    assert progress.share() == (2, 2)  # counted from the new events only: none since
+    assert progress.share() == (2, 2)  # by asset: three days of `daily`, `whole` once (planned per day)
+    assert progress.share() == (2, 2)  # read from the new events only: none since
