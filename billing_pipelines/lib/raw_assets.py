@@ -27,6 +27,8 @@ DATASET_MEANING = {
     "contracts": "what each customer agreed to: status, currency, term and renewal",
     "contract_items": "the priced lines of each contract: product, pricing model, unit amount, metric",
     "usage_events": "metered usage: one row per billable event, partitioned by UTC day",
+    "rejected_records": "records the push API refused itself (bad types, timestamps out of range), each with "
+    "the API's reason and the record as sent, for billing.quarantine",
     "rejected_files": "landing files rejected whole (unknown columns, unreadable), kept for review",
 }
 OWNER = "team:billing-data"

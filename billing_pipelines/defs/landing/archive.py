@@ -19,10 +19,13 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
 from billing_pipelines.defs.landing.csv_reader import FileOrigin, RejectedFile, event_days, parse_landing_csv
-from billing_pipelines.lib.windows import Window
+
+if TYPE_CHECKING:  # the push API reads archive records without loading Dagster
+    from billing_pipelines.lib.windows import Window
 
 ARCHIVE = "archive"
 REJECTED = "rejected"

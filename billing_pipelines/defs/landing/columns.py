@@ -3,7 +3,13 @@
 A file's header must be exactly one of these sets (in any order). Every value is loaded as
 text, exactly as written; typing and validation happen in the dbt staging models, so a
 corrected mapping re-admits quarantined rows without asking anybody to re-send a file.
+
+Besides the four canonical datasets, `rejected_records` is the inbox of the records the push
+API refused itself (bad types, timestamps out of range): nobody writes it by hand, but its files
+are landed, archived and loaded like any other, and billing.quarantine shows every row.
 """
+
+REJECTED_RECORDS = "rejected_records"
 
 LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
     "customers": (
@@ -52,6 +58,12 @@ LANDING_COLUMNS: dict[str, tuple[str, ...]] = {
         "quantity",
         "event_timestamp",
         "properties",
+    ),
+    REJECTED_RECORDS: (
+        "dataset",  # the canonical dataset the record was pushed for
+        "location",  # where the API took it: method, path, time, request id and index in the batch
+        "reason",  # why the API refused it, in its own words
+        "payload",  # the record as sent, JSON text
     ),
 }
 

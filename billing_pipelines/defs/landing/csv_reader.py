@@ -46,7 +46,10 @@ def read_header(data: bytes) -> list[str]:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise RejectedFile("unreadable file: the header line is not UTF-8 text") from None
-    return [name.strip() for name in next(csv.reader([text]))]
+    try:
+        return [name.strip() for name in next(csv.reader([text]))]
+    except csv.Error as error:  # e.g. a line ending of a lone carriage return
+        raise RejectedFile(f"unreadable file: the header line is not CSV ({error})") from None
 
 
 def check_columns(dataset: str, header: list[str]) -> None:

@@ -3,7 +3,7 @@
 Rows are keyed by (`_file_digest`, `_line`): reloading a file replaces its rows, so re-running
 a partition or a state load is idempotent. Usage files are read for a window (every archived
 file with an event in it), each row with its `_event_date`; state files (customers, contracts,
-items) are all read each time.
+items) and the push API's rejected records are all read each time.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def _head(path: Path) -> str:
 
 
 def landing_source(root: Path, datasets: list[str], window: Window | None = None) -> DltSource:
-    """The dlt source for some landing datasets (`rejected_files` included with the state)."""
+    """The dlt source for some landing datasets (`rejected_records` and `rejected_files`
+    included with the state)."""
 
     @dlt.source(name="landing", max_table_nesting=0)
     def landing() -> list[DltResource]:

@@ -24,8 +24,10 @@ def _key(parts: Iterable[str]) -> str:
 
 def plan_runs(files: list[LandedFile]) -> list[dg.RunRequest]:
     """Runs for newly landed files: usage files re-run exactly the days their events fall on
-    (late data re-runs old days), one run per consecutive range; state and rejected files one
-    state run. Run keys derive from the files' digests, so a file never launches twice."""
+    (late data re-runs old days), one run per consecutive range; state files, the push API's
+    rejected records and files rejected whole one state run (it loads them and rebuilds what
+    reads them, quarantine included). Run keys derive from the files' digests, so a file never
+    launches twice."""
     usage = [f for f in files if f.dataset == "usage_events" and f.reason is None]
     others = [f for f in files if f not in usage]
     requests = []
@@ -55,7 +57,8 @@ def newly_landed(root, cursor: str | None, accepted: list[LandedFile]) -> list[L
 
 
 def landing_jobs(config: BillingConfig) -> list:
-    """What the sensor launches: landing usage for some days, or landing state and rejects."""
+    """What the sensor launches: landing usage for some days, or landing state and rejects
+    (rejected records and rejected files)."""
     return [
         loads_and_downstream(
             LANDING_USAGE_JOB,
@@ -66,7 +69,8 @@ def landing_jobs(config: BillingConfig) -> list:
         loads_and_downstream(
             LANDING_STATE_JOB,
             raw_loads([LANDING], LANDING_STATE_DATASETS),
-            "Landing-zone state files and rejected files (launched by the landing sensor).",
+            "Landing-zone state files, the push API's rejected records and rejected files "
+            "(launched by the landing sensor).",
             None,
         ),
     ]

@@ -17,6 +17,7 @@ import dagster as dg
 
 from billing_pipelines.config import PARTITIONED_DATASETS, STATE_DATASETS, BillingConfig, current_config
 from billing_pipelines.defs.landing.assets import LANDING
+from billing_pipelines.defs.landing.columns import REJECTED_RECORDS
 from billing_pipelines.defs.landing.extract import REJECTED_FILES
 from billing_pipelines.lib.raw_assets import raw_asset_key, raw_loads, raw_schema
 from billing_pipelines.lib.windows import usage_partitions
@@ -24,7 +25,9 @@ from billing_pipelines.lib.windows import usage_partitions
 SYNC_JOB = "billing_sync"
 USAGE_JOB = "usage_by_day"
 STATE_JOB = "state_sync"
-LANDING_STATE_DATASETS = (*STATE_DATASETS, REJECTED_FILES)
+LANDING_STATE_DATASETS = (*STATE_DATASETS, REJECTED_RECORDS, REJECTED_FILES)
+"""The landing loads of a state run: state files, the push API's rejected records and the files
+rejected whole, each read in full every time (no window)."""
 
 
 def executor_for(config: BillingConfig) -> dg.ExecutorDefinition:
