@@ -201,6 +201,10 @@ class StripeSourceConfig(ApiSourceConfig):
     base_url: str = "https://api.stripe.com"
     api_key_env: EnvName = Field("STRIPE_API_KEY", description="environment variable holding a (restricted) key")
     external_id_key: str = Field("external_id", description="customer metadata key holding your customer id")
+    webhook_secret_env: EnvName | None = Field(
+        None,
+        description="variable holding the webhook endpoint's signing secret (whsec_…): enables /v1/webhooks/stripe",
+    )
 
 
 class HubSpotSourceConfig(ApiSourceConfig):
@@ -214,6 +218,10 @@ class HubSpotSourceConfig(ApiSourceConfig):
     contract_start_property: str = "contract_start_date__zenskar_"
     contract_end_property: str = "contract_end_date__zenskar_"
     search_requests_per_second: float = Field(4, gt=0, le=10, description="HubSpot allows ~4 searches/s")
+    client_secret_env: EnvName | None = Field(
+        None,
+        description="variable holding the app's client secret (X-HubSpot-Signature-v3): enables /v1/webhooks/hubspot",
+    )
 
 
 SheetDatasetName = Literal["customers", "contracts", "contract_items"]
@@ -396,6 +404,48 @@ class AlertsConfig(_Strict):
         return {name: notifier for name, notifier in self.notifiers.items() if notifier.enabled}
 
 
+WebhookEventType = Literal["upload.processed", "events.quarantined", "sync.failed"]
+"""What an outbound webhook subscription can hear about: an upload or a pushed batch carried into
+the canonical tables, records of it quarantined, a sync that failed."""
+
+
+class WebhookSubscriptionConfig(_Strict):
+    """One receiver of ingestion events: each delivery is POSTed as JSON, signed the Standard
+    Webhooks way with the `whsec_…` secret held in `secret_env`, retried with backoff."""
+
+    enabled: bool = True
+    url: HttpUrl
+    secret_env: EnvName = Field(description="environment variable holding whsec_…")
+    events: list[WebhookEventType] = Field(min_length=1, description="event types this receiver gets")
+
+
+class IngestApiConfig(_Strict):
+    """The push API (`make api`): where it keeps its own state, and the limits it enforces.
+
+    Host and port come from `BILLING_API_HOST` / `BILLING_API_PORT`; pushed records land in the
+    landing zone, so the landing sensor carries them into the canonical tables."""
+
+    state_path: str = Field("data/ingest_api", description="API keys (hashed) and idempotency records")
+    workers: int = Field(1, ge=1, le=64, description="API processes serving the port (one per core is the most useful)")
+    requests_per_second: float = Field(1000, gt=0, description="sustained requests per second per API key")
+    burst: int = Field(2000, ge=1, description="requests a key may send at once before the rate applies")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest JSON body accepted")
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest CSV upload accepted")
+    idempotency_hours: float = Field(24, ge=24, description="how long an Idempotency-Key replays its answer")
+    event_index_hours: float = Field(
+        24,
+        gt=0,
+        description="how long the API answers `duplicate` for an event_id it landed (canonical dedups forever)",
+    )
+    event_index_max_ids: int = Field(
+        5_000_000, ge=1000, description="most event ids the API keeps in memory for that answer (~150 bytes each)"
+    )
+    future_tolerance_minutes: float = Field(60, ge=0, description="how far ahead of now an event timestamp may lie")
+    segment_seconds: float = Field(
+        5, gt=0, le=3600, description="how long pushes collect in one landing file before the sensor may take it"
+    )
+
+
 def memory_size_mib(text: str) -> float:
     """`'2GiB'` → 2048.0, `'1536MiB'` → 1536.0."""
     match = _MEMORY_SIZE.match(str(text))
@@ -413,6 +463,10 @@ class BillingConfig(_Strict):
     landing: LandingConfig = LandingConfig()
     schedules: SchedulesConfig = SchedulesConfig()
     alerts: AlertsConfig = AlertsConfig()
+    ingest_api: IngestApiConfig = IngestApiConfig()
+    webhooks: dict[str, WebhookSubscriptionConfig] = Field(
+        default_factory=dict, description="outbound webhook subscriptions for ingestion events"
+    )
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     base_dir: Path = Field(PROJECT_ROOT, exclude=True, description="folder relative paths start from")
 
@@ -473,6 +527,10 @@ class BillingConfig(_Strict):
     @property
     def landing_path(self) -> Path:
         return self._resolve(self.landing.path)
+
+    @property
+    def ingest_api_state_path(self) -> Path:
+        return self._resolve(self.ingest_api.state_path)
 
     def _resolve(self, path: str) -> Path:
         candidate = Path(path).expanduser()

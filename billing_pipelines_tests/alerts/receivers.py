@@ -9,7 +9,9 @@
   package; an unverifiable delivery is refused with 400, as a real consumer would.
 - `SmtpReceiver`: an aiosmtpd server that keeps every message it accepts.
 
-Each can be told to fail its next requests (`fail_next`) to exercise retries.
+Each can be told to fail its next requests (`fail_next`) to exercise retries; the HTTP ones
+keep the headers of every request (`request_headers`, forced failures included), so a test can
+see what each retry carried.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class _HttpReceiver:
 
     def __init__(self) -> None:
         self.requests = 0
+        self.request_headers: list[dict[str, str]] = []
         self.failures: list[tuple[int, dict[str, str], bytes]] = []
         self.lock = threading.Lock()
         receiver = self
@@ -47,6 +50,7 @@ class _HttpReceiver:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with receiver.lock:
                     receiver.requests += 1
+                    receiver.request_headers.append({k.lower(): v for k, v in self.headers.items()})
                     forced = receiver.failures.pop(0) if receiver.failures else None
                 status, headers, answer = forced or receiver.handle(self.path, dict(self.headers.items()), body)
                 self.send_response(status)
@@ -74,6 +78,7 @@ class _HttpReceiver:
     def reset(self) -> None:
         """Forget what was received and any failure still queued."""
         self.requests = 0
+        self.request_headers.clear()
         self.failures.clear()
 
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None, body: bytes = b"") -> None:

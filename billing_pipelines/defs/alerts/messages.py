@@ -151,17 +151,23 @@ def run_failure_alert(failure: RunFailure, ui_base_url: str) -> Alert:
         title=f"Billing run failed: {job_label(failure.job)}{days}",
         lines=tuple(lines),
         link=link,
-        facts={
-            "job": failure.job,
-            "run_id": failure.run_id,
-            "failed_assets": list(failure.failed_assets),
-            "partitions": failure.partitions,
-            "failed_checks": list(failure.failed_checks),
-            "error": error_lines(failure.errors),
-            "retry": failure.retry,
-            "link": link,
-        },
+        facts=run_failure_summary(failure, ui_base_url),
     )
+
+
+def run_failure_summary(failure: RunFailure, ui_base_url: str) -> dict[str, object]:
+    """A failed run as data (the alert webhook's payload, the `sync.failed` event's data): the
+    job, the run, what it left unwritten, its days, the first lines of its innermost errors."""
+    return {
+        "job": failure.job,
+        "run_id": failure.run_id,
+        "failed_assets": list(failure.failed_assets),
+        "partitions": failure.partitions,
+        "failed_checks": list(failure.failed_checks),
+        "error": error_lines(failure.errors),
+        "retry": failure.retry,
+        "link": run_link(ui_base_url, failure.run_id),
+    }
 
 
 def retry_note(will_retry: str | None, retry_number: str | None, max_retries: str | None) -> str | None:

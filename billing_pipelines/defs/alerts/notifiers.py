@@ -3,7 +3,8 @@
 A billing operator must hear about a failed sync, but a notifier that is down must not break
 the sensor that noticed it (nor the other notifiers): each delivery is retried with backoff when
 the destination is unreachable, overloaded (5xx) or rate-limiting (429, honouring Retry-After),
-then logged as lost. A refusal (bad token, unknown channel, 4xx) is not retried.
+then logged as lost. A refusal (bad token, unknown channel, 4xx) is not retried. The retry loop
+and the Standard Webhooks signing are shared with the ingestion webhooks (lib/signed_webhooks.py).
 
 Secrets (the Slack token, the webhook secret, the SMTP password) are read from the environment
 when an alert is sent, never kept in a message, and every alert and log line is scrubbed of every
@@ -17,8 +18,7 @@ import json
 import os
 import smtplib
 import ssl
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,12 +27,10 @@ from typing import Protocol
 from urllib.error import URLError
 from urllib.parse import unquote, urlsplit
 
-import requests
 from dagster_slack import SlackResource
 from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import WebClient
-from standardwebhooks import Webhook
 
 from billing_pipelines.config import (
     AlertsConfig,
@@ -42,24 +40,19 @@ from billing_pipelines.config import (
     WebhookNotifierConfig,
 )
 from billing_pipelines.defs.alerts.messages import Alert, Scrubber
+from billing_pipelines.lib.signed_webhooks import (
+    REQUEST_TIMEOUT_SECONDS,
+    DeliveryError,
+    RetryPolicy,
+    attempts,
+    post_signed,
+    retry_after,
+    secret_from_env,
+)
 
-REQUEST_TIMEOUT_SECONDS = 10
-MAX_WAIT_SECONDS = 30.0
-"""The longest pause between two tries (a larger Retry-After is cut to it): a sensor
-evaluation has about a minute."""
 MIN_SECRET_CHARS = 4
 """Shorter environment values are not scrubbed: they would blank ordinary words."""
 DBT_SECRET_PREFIX = "DBT_ENV_SECRET_"
-
-
-class DeliveryError(Exception):
-    """A try failed. `reason` is safe to log (no secret, no body); `retryable` says whether
-    trying again may help; `retry_after` is the destination's own wait, in seconds."""
-
-    def __init__(self, reason: str, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retryable = retryable
-        self.retry_after = retry_after
 
 
 class Notifier(Protocol):
@@ -68,23 +61,6 @@ class Notifier(Protocol):
 
     def send(self, alert: Alert) -> None:
         """Deliver once, or raise DeliveryError."""
-
-
-def _secret(env_name: str, what: str) -> str:
-    value = os.environ.get(env_name)
-    if not value:
-        raise DeliveryError(f"the environment variable {env_name} ({what}) is not set", retryable=False)
-    return value
-
-
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == "retry-after":
-            try:
-                return max(float(value), 0.0)
-            except ValueError:
-                return None
-    return None
 
 
 def _unreachable(what: str, error: BaseException) -> DeliveryError:
@@ -121,7 +97,7 @@ class SlackNotifier:
     kind: str = "slack"
 
     def send(self, alert: Alert) -> None:
-        token = _secret(self.config.token_env, "Slack bot token")
+        token = secret_from_env(self.config.token_env, "Slack bot token")
         client = BillingSlackResource(token=token, base_url=self.config.base_url).get_client()
         try:
             client.chat_postMessage(
@@ -133,7 +109,7 @@ class SlackNotifier:
             raise DeliveryError(
                 f"Slack answered HTTP {status}: {str(answer or 'no error code')[:200]}",
                 retryable=status == 429 or status >= 500,
-                retry_after=_retry_after(error.response.headers),
+                retry_after=retry_after(error.response.headers),
             ) from None
         except (URLError, OSError) as error:
             raise _unreachable("Slack", error) from None
@@ -163,37 +139,8 @@ class WebhookNotifier:
     kind: str = "webhook"
 
     def send(self, alert: Alert) -> None:
-        secret = _secret(self.config.secret_env, "webhook signing secret")
-        try:
-            signer = Webhook(secret)
-        except (ValueError, TypeError):
-            raise DeliveryError(f"{self.config.secret_env} is not a whsec_… base64 secret", retryable=False) from None
-        now = datetime.now(UTC)
-        body = json.dumps(webhook_payload(alert, now), sort_keys=True)
-        msg_id = message_id(alert)
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signer.sign(msg_id, now, body),
-        }
-        host = urlsplit(self.config.url).netloc
-        try:
-            response = requests.post(
-                self.config.url,
-                data=body.encode(),
-                headers=headers,
-                timeout=REQUEST_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
-            raise DeliveryError(f"webhook {host} unreachable: {type(error).__name__}", retryable=True) from None
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(
-                f"webhook {host} answered HTTP {response.status_code}",
-                retryable=response.status_code == 429 or response.status_code >= 500,
-                retry_after=_retry_after(response.headers),
-            )
+        body = json.dumps(webhook_payload(alert, datetime.now(UTC)), sort_keys=True)
+        post_signed(self.config.url, self.config.secret_env, message_id(alert), body)
 
 
 def email_message(alert: Alert, sender: str, recipients: Sequence[str]) -> EmailMessage:
@@ -216,7 +163,7 @@ class EmailNotifier:
 
     def send(self, alert: Alert) -> None:
         config = self.config
-        password = _secret(config.password_env, "SMTP password") if config.password_env else None
+        password = secret_from_env(config.password_env, "SMTP password") if config.password_env else None
         where = f"SMTP {config.host}:{config.port}"
         try:
             with smtplib.SMTP(config.host, config.port, timeout=REQUEST_TIMEOUT_SECONDS) as smtp:
@@ -292,24 +239,6 @@ def scrubber_for(config: BillingConfig, environ: Mapping[str, str] | None = None
     return Scrubber(secret_values(secret_env_names(config), os.environ if environ is None else environ))
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """`attempts` tries per notifier; waits `backoff_seconds`, then twice that, and so on (or
-    the destination's Retry-After), never more than MAX_WAIT_SECONDS."""
-
-    attempts: int
-    backoff_seconds: float
-    sleep: Callable[[float], None] = time.sleep
-
-    @classmethod
-    def from_config(cls, alerts: AlertsConfig) -> RetryPolicy:
-        return cls(attempts=alerts.max_attempts, backoff_seconds=alerts.backoff_seconds)
-
-    def wait(self, attempt: int, retry_after: float | None) -> float:
-        wanted = retry_after if retry_after is not None else self.backoff_seconds * 2 ** (attempt - 1)
-        return min(wanted, MAX_WAIT_SECONDS)
-
-
 @dataclass
 class DeliveryReport:
     """How one alert went to one notifier: delivered or not, after how many tries, and the log
@@ -329,29 +258,19 @@ def deliver(notifier: Notifier, alert: Alert, policy: RetryPolicy, scrub: Scrubb
     """Send with retries; never raises. Every log line is scrubbed."""
     report = DeliveryReport(notifier.name)
     label = f"{notifier.name} ({notifier.kind})"
-    error: DeliveryError | None = None
-    for attempt in range(1, policy.attempts + 1):
-        report.attempts = attempt
-        try:
-            notifier.send(alert)
-        except DeliveryError as failure:
-            error = failure
-        except Exception as failure:  # a notifier bug must not stop the sensor or the other notifiers
-            error = DeliveryError(f"{type(failure).__name__}: {failure}", retryable=False)
-        else:
+    for attempt in attempts(lambda: notifier.send(alert), policy):
+        report.attempts = attempt.number
+        if attempt.succeeded:
             report.delivered = True
-            report.log.append(("info", scrub(f"alert '{alert.title}' sent to {label}")))
-            return report
-        if not error.retryable or attempt == policy.attempts:
-            break
-        wait = policy.wait(attempt, error.retry_after)
-        report.log.append(
-            ("warning", scrub(f"{label}: try {attempt} of {policy.attempts} failed ({error}); next in {wait:g} s"))
-        )
-        policy.sleep(wait)
-    report.log.append(
-        ("error", scrub(f"alert '{alert.title}' NOT delivered to {label} after {tries(report.attempts)}: {error}"))
-    )
+            level, text = "info", f"alert '{alert.title}' sent to {label}"
+        elif attempt.next_wait is not None:
+            level = "warning"
+            failed = f"try {attempt.number} of {policy.attempts} failed ({attempt.error})"
+            text = f"{label}: {failed}; next in {attempt.next_wait:g} s"
+        else:
+            level = "error"
+            text = f"alert '{alert.title}' NOT delivered to {label} after {tries(attempt.number)}: {attempt.error}"
+        report.log.append((level, scrub(text)))
     return report
 
 
