@@ -13,7 +13,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install demo dev test lint bench manifest clean
+.PHONY: install demo dev api test lint bench manifest clean
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml manifest
 
@@ -45,6 +45,10 @@ dev: install
 	trap 'kill $$standins 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/dagster dev -w workspace.yaml
 
+# The push API on $BILLING_API_HOST:$BILLING_API_PORT (127.0.0.1:8000); keys: `billing-api keys create …`.
+api: install
+	$(BIN)/billing-api serve
+
 test: install lint
 	$(BIN)/python -m pytest
 
@@ -58,6 +62,7 @@ bench: install
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.hubspot_sync
+	$(BIN)/python -m bench.ingest_api
 
 clean:
 	rm -rf $(VENV) .venvs .dagster_home data dbt_project/target dbt_project/logs

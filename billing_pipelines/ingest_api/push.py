@@ -1,0 +1,249 @@
+"""`POST /v1/usage-events`, `/v1/customers` and `/v1/contracts`: records pushed as they happen.
+
+Each request is answered record by record: accepted (landed on disk before the answer),
+`duplicate` (an `event_id` the API already took, or sent twice in the request) or rejected
+with the reason. Rejected records land too, as `rejected_records`, so they show in
+`billing.quarantine` with the request and index they came from: nothing a client sent is lost
+without a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from billing_pipelines.ingest_api.auth import ContractsWriter, CustomersWriter, UsageWriter
+from billing_pipelines.ingest_api.errors import error_responses
+from billing_pipelines.ingest_api.keys import ApiKey
+from billing_pipelines.ingest_api.models import (
+    MAX_RECORDS_PER_REQUEST,
+    ContractIn,
+    CustomerIn,
+    Rejection,
+    UsageEventIn,
+    contract_item_rows,
+    contract_row,
+    customer_row,
+    fast_validate,
+    payload_text,
+    usage_rows,
+    validate_records,
+)
+from billing_pipelines.ingest_api.requests import answer_once, json_array, json_response, read_body
+from billing_pipelines.ingest_api.spool import Placement
+
+REJECTED_RECORDS = "rejected_records"
+router = APIRouter(prefix="/v1")
+
+
+class RejectedRecord(BaseModel):
+    index: int
+    reason: str
+
+
+class DuplicateEvent(BaseModel):
+    index: int
+    event_id: str
+
+
+class PushResult(BaseModel):
+    """What became of each record of a request (by its index in the array)."""
+
+    request_id: str
+    accepted: list[int]
+    duplicates: list[DuplicateEvent] = []
+    rejected: list[RejectedRecord]
+
+
+def array_body(model: type[BaseModel]) -> dict:
+    """The OpenAPI request body of an endpoint that takes a JSON array of `model` records."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_RECORDS_PER_REQUEST,
+                        "items": inline_definitions(model.model_json_schema()),
+                    }
+                }
+            },
+        }
+    }
+
+
+def inline_definitions(schema: dict) -> dict:
+    """A pydantic JSON schema with its `$defs` written in place (an OpenAPI operation cannot
+    point into them); the input models are not recursive."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    return resolve(schema)
+
+
+PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": PushResult, "description": "every record accepted, duplicate or rejected, on disk"},
+    **error_responses(400, 401, 403, 409, 413, 422, 429),
+}
+
+
+def rejection_rows(dataset: str, request_id: str, rejections: list[Rejection]) -> list[tuple[str, ...]]:
+    """Rejected records as `rejected_records` landing rows: where they came from and why."""
+    return [
+        (dataset, f"{dataset} request {request_id} index {rejection.index}", rejection.reason, rejection.payload)
+        for rejection in rejections
+    ]
+
+
+async def land(
+    request: Request, rows_by_dataset: dict[str, list[tuple[str, ...]]], event_ids: list[str] | None = None
+) -> dict[str, Placement]:
+    """Append every non-empty row list to its landing file; returns once all are on disk, with
+    where each landed. `event_ids` (one per usage row) leaves out ids landed before."""
+    spool = request.app.state.services.spool
+    datasets = [dataset for dataset, rows in rows_by_dataset.items() if rows]
+    placements = await asyncio.gather(
+        *(
+            spool.append(dataset, rows_by_dataset[dataset], event_ids if dataset == "usage_events" else None)
+            for dataset in datasets
+        )
+    )
+    return dict(zip(datasets, placements))
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@router.post(
+    "/usage-events",
+    status_code=202,
+    responses=PUSH_RESPONSES,
+    openapi_extra=array_body(UsageEventIn),
+    summary="Push 1 to 1,000 usage events",
+)
+async def push_usage_events(request: Request, key: UsageWriter) -> Response:
+    services = request.app.state.services
+    body = await read_body(request, services.settings.max_body_bytes)
+
+    async def handle(body: bytes) -> Response:
+        request_id = new_request_id()
+        valid, rejected, payload_of = validate_request(UsageEventIn, body)
+        now = datetime.now(UTC)
+        earliest, latest = services.event_time_range.bounds(now)
+        in_range = []
+        for index, event in valid:
+            if earliest <= event.timestamp <= latest:
+                in_range.append((index, event))
+            else:
+                problem = services.event_time_range.problem(event.timestamp, now)
+                rejected.append(Rejection(index, f"timestamp: {problem}", payload_of(index)))
+        placements = await land(
+            request,
+            {
+                "usage_events": usage_rows([event for _, event in in_range]),
+                REJECTED_RECORDS: rejection_rows("usage_events", request_id, rejected),
+            },
+            event_ids=[event.event_id or "" for _, event in in_range],
+        )
+        repeated = set(placements["usage_events"].duplicates) if "usage_events" in placements else set()
+        return json_response(
+            {
+                "request_id": request_id,
+                "accepted": [index for position, (index, _) in enumerate(in_range) if position not in repeated],
+                "duplicates": [
+                    {"index": index, "event_id": event.event_id}
+                    for position, (index, event) in enumerate(in_range)
+                    if position in repeated
+                ],
+                "rejected": [{"index": r.index, "reason": r.reason} for r in sorted(rejected, key=lambda r: r.index)],
+            }
+        )
+
+    return await answer_once(request, key, body, handle)
+
+
+def validate_request(model: type[BaseModel], body: bytes) -> tuple[list, list[Rejection], Callable[[int], str]]:
+    """The request's valid records with their index, the rejected ones, and the payload text of
+    a record by index. A request whose records are all valid is read in one pass from the body
+    (the common case, and the fast one); otherwise record by record, to name each problem."""
+    records = fast_validate(model, body)
+    if records is not None and 1 <= len(records) <= MAX_RECORDS_PER_REQUEST:
+        return list(enumerate(records)), [], lambda index: payload_text(json_array(body)[index])
+    items = json_array(body)
+    valid, rejected = validate_records(model, items)
+    return valid, rejected, lambda index: payload_text(items[index])
+
+
+@router.post(
+    "/customers",
+    status_code=202,
+    responses=PUSH_RESPONSES,
+    openapi_extra=array_body(CustomerIn),
+    summary="Create or update 1 to 1,000 customers by external_id",
+)
+async def push_customers(request: Request, key: CustomersWriter) -> Response:
+    return await _push_state(request, key, CustomerIn, "customers")
+
+
+@router.post(
+    "/contracts",
+    status_code=202,
+    responses=PUSH_RESPONSES,
+    openapi_extra=array_body(ContractIn),
+    summary="Create or update 1 to 1,000 contracts (with their items) by contract_id",
+)
+async def push_contracts(request: Request, key: ContractsWriter) -> Response:
+    return await _push_state(request, key, ContractIn, "contracts")
+
+
+async def _push_state(request: Request, key: ApiKey, model: type[BaseModel], dataset: str) -> Response:
+    services = request.app.state.services
+    body = await read_body(request, services.settings.max_body_bytes)
+
+    async def handle(body: bytes) -> Response:
+        request_id, now = new_request_id(), datetime.now(UTC)
+        valid, rejected, _ = validate_request(model, body)
+        await land(
+            request,
+            {
+                **state_rows(dataset, [record for _, record in valid], now),
+                REJECTED_RECORDS: rejection_rows(dataset, request_id, rejected),
+            },
+        )
+        return json_response(
+            {
+                "request_id": request_id,
+                "accepted": [index for index, _ in valid],
+                "rejected": [{"index": r.index, "reason": r.reason} for r in rejected],
+            }
+        )
+
+    return await answer_once(request, key, body, handle)
+
+
+def state_rows(dataset: str, records: list, received_at: datetime) -> dict[str, list[tuple[str, ...]]]:
+    """Landing rows of accepted customers, or of contracts and their items."""
+    if dataset == "customers":
+        return {"customers": [customer_row(record, received_at) for record in records]}
+    return {
+        "contracts": [contract_row(record, received_at) for record in records],
+        "contract_items": [row for record in records for row in contract_item_rows(record)],
+    }

@@ -1,0 +1,120 @@
+"""Retries that never double-count: `Idempotency-Key` replays and the recent event ids.
+
+A client that did not hear the answer sends the same request again. With an `Idempotency-Key`
+it gets the first answer back, byte for byte (kept at least `idempotency_hours`); the same key
+with a different body is a client bug and gets 409. Without one, every usage event with an
+`event_id` the API landed recently is answered `duplicate` and not landed again. Either way the
+canonical table is unique on `event_id`, so even a retry the API cannot recognise (after
+`event_index_hours`, after a restart, or through another channel) is counted once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+PURGE_EVERY_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """What makes two requests "the same request" for an idempotency key."""
+    return hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).hexdigest()
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before for another request, or its first request is still running."""
+
+
+class IdempotencyStore:
+    """First answers per (API key, Idempotency-Key). A request in progress is remembered in
+    memory only: if the process dies mid-request, the client's retry simply runs again."""
+
+    def __init__(self, connection: sqlite3.Connection, retention_hours: float):
+        self.connection = connection
+        self.retention_seconds = retention_hours * 3600
+        self._in_progress: dict[tuple[str, str], str] = {}
+        self._purged_at = float("-inf")
+
+    def begin(self, key_id: str, idempotency_key: str, request_fingerprint: str) -> StoredResponse | None:
+        """The stored answer to replay, or None after reserving the key for this request."""
+        self._purge_old()
+        scope = (key_id, idempotency_key)
+        row = self.connection.execute(
+            "SELECT fingerprint, status_code, body FROM idempotent_responses"
+            " WHERE key_id = ? AND idempotency_key = ? AND created_at >= ?",
+            (key_id, idempotency_key, time.time() - self.retention_seconds),
+        ).fetchone()
+        if row is not None:
+            if row[0] != request_fingerprint:
+                raise IdempotencyConflict("this Idempotency-Key was used for a different request")
+            return StoredResponse(row[1], row[2])
+        if scope in self._in_progress:
+            raise IdempotencyConflict("a request with this Idempotency-Key is still being processed")
+        self._in_progress[scope] = request_fingerprint
+        return None
+
+    def finish(self, key_id: str, idempotency_key: str, status_code: int, body: bytes) -> None:
+        fingerprint_ = self._in_progress.pop((key_id, idempotency_key))
+        self.connection.execute(
+            "INSERT OR REPLACE INTO idempotent_responses VALUES (?, ?, ?, ?, ?, ?)",
+            (key_id, idempotency_key, fingerprint_, status_code, body, time.time()),
+        )
+
+    def abandon(self, key_id: str, idempotency_key: str) -> None:
+        """The request failed before answering: a retry with the key runs again."""
+        self._in_progress.pop((key_id, idempotency_key), None)
+
+    def _purge_old(self) -> None:
+        if time.monotonic() - self._purged_at < PURGE_EVERY_SECONDS:
+            return
+        self.connection.execute(
+            "DELETE FROM idempotent_responses WHERE created_at < ?", (time.time() - self.retention_seconds,)
+        )
+        self._purged_at = time.monotonic()
+
+
+class RecentEventIds:
+    """The event ids this API process landed in the last `retention_hours` (at most `max_ids`
+    of them, the oldest forgotten first), in memory: a lookup costs a dict probe, where an
+    on-disk index costs tens of microseconds per event and grows with the traffic.
+
+    A retry the index no longer knows (older, after a restart, or sent to another API process)
+    is landed again and still counted once: the canonical table is unique on `event_id`."""
+
+    def __init__(self, retention_hours: float, max_ids: int, clock=time.monotonic):
+        self.retention_seconds, self.max_ids, self.clock = retention_hours * 3600, max_ids, clock
+        self._landed_at: dict[str, float] = {}  # insertion order is landing order
+
+    def seen(self, event_ids: list[str]) -> set[str]:
+        """Which of `event_ids` were landed before."""
+        landed = self._landed_at
+        return {event_id for event_id in event_ids if event_id in landed}
+
+    def remember(self, event_ids: Iterable[str]) -> None:
+        """Record ids once their events are on disk (never before: a crash in between would
+        answer `duplicate` for an event that was never landed)."""
+        now = self.clock()
+        self._landed_at.update(dict.fromkeys(event_ids, now))
+        self._forget_old(now)
+
+    def __len__(self) -> int:
+        return len(self._landed_at)
+
+    def _forget_old(self, now: float) -> None:
+        landed, oldest_kept = self._landed_at, now - self.retention_seconds
+        excess = len(landed) - self.max_ids
+        for event_id, landed_at in list(itertools.islice(landed.items(), max(excess, 0) + 1024)):
+            if excess <= 0 and landed_at >= oldest_kept:
+                break
+            del landed[event_id]
+            excess -= 1

@@ -1,0 +1,246 @@
+"""The push API's parts on their own: record checks, landing rows, the durable spool and its
+recovery, recent event ids, rate limits, keys and idempotency records."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+import pytest
+
+from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
+from billing_pipelines.ingest_api.auth import RateLimiter
+from billing_pipelines.ingest_api.keys import KeyStore, split_key
+from billing_pipelines.ingest_api.main import main
+from billing_pipelines.ingest_api.models import (
+    ContractIn,
+    CustomerIn,
+    EventTimeRange,
+    UsageEventIn,
+    contract_item_rows,
+    contract_row,
+    customer_row,
+    fast_validate,
+    usage_rows,
+    validate_records,
+)
+from billing_pipelines.ingest_api.replay import IdempotencyConflict, IdempotencyStore, RecentEventIds
+from billing_pipelines.ingest_api.spool import SPOOL, LandingSpool, recover_abandoned
+from billing_pipelines.ingest_api.state import STATE_FILE, open_state
+
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+def test_landing_rows_follow_the_landing_columns_of_their_dataset():
+    contract = ContractIn.model_validate(
+        {
+            "contract_id": "ct",
+            "customer_id": "c",
+            "status": "active",
+            "currency": "EUR",
+            "start_date": "2026-09-01",
+            "items": [{"product_id": "p", "pricing_model": "per_unit", "unit_amount": "0.5", "metric": "m"}],
+        }
+    )
+    customer = CustomerIn.model_validate({"external_id": "c", "name": "Acme", "country": "FR"})
+    event = UsageEventIn.model_validate(
+        {"customer_id": "c", "metric": "m", "timestamp": "2026-11-28T13:00:00+01:00", "quantity": 1e3}
+    )
+    assert len(customer_row(customer, NOW)) == len(LANDING_COLUMNS["customers"])
+    assert len(contract_row(contract, NOW)) == len(LANDING_COLUMNS["contracts"])
+    [item] = contract_item_rows(contract)
+    assert dict(zip(LANDING_COLUMNS["contract_items"], item)) | {} == {
+        **dict.fromkeys(LANDING_COLUMNS["contract_items"], ""),
+        "contract_id": "ct",
+        "product_id": "p",
+        "pricing_model": "per_unit",
+        "unit_amount": "0.5",
+        "metric": "m",
+    }
+    assert dict(zip(LANDING_COLUMNS["contracts"], contract_row(contract, NOW)))["customer_external_id"] == "c"
+    assert dict(zip(LANDING_COLUMNS["customers"], customer_row(customer, NOW)))["updated_at"] == NOW.isoformat()
+    [row] = usage_rows([event])
+    assert dict(zip(LANDING_COLUMNS["usage_events"], row)) == {
+        "event_id": "",
+        "customer_external_id": "c",
+        "metric": "m",
+        "quantity": "1000.0",
+        "event_timestamp": "2026-11-28T13:00:00+01:00",
+        "properties": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"metric": "api\tcalls"}, "metric: must not contain control characters (tabs, newlines, …)"),
+        ({"customer_id": ""}, "customer_id: String should have at least 1 character"),
+        ({"quantity": "Infinity"}, "quantity: Input should be a finite number"),
+        ({"quantity": "1" * 30}, "quantity: Decimal input should have no more than 29 digits before the decimal point"),
+        ({"timestamp": "yesterday"}, "timestamp: Input should be a valid datetime or date"),
+        ({"properties": [1, 2]}, "properties: Input should be a valid dictionary"),
+        ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_event_is_rejected_naming_its_field(change, reason):
+    good = {"event_id": "e", "customer_id": "c", "metric": "m", "timestamp": "2026-11-28T10:00:00Z", "quantity": 1}
+    valid, rejected = validate_records(UsageEventIn, [good, {**good, **change}])
+    assert [index for index, _ in valid] == [0]
+    assert [r.index for r in rejected] == [1] and rejected[0].reason.startswith(reason)
+    assert orjson.loads(rejected[0].payload) == {**good, **change}
+
+
+def test_one_pass_validation_gives_up_on_any_bad_record_and_never_raises():
+    good = {"customer_id": "c", "metric": "m", "timestamp": "2026-11-28T10:00:00Z", "quantity": 1}
+    assert len(fast_validate(UsageEventIn, orjson.dumps([good, good]))) == 2
+    assert fast_validate(UsageEventIn, orjson.dumps([good, {**good, "quantity": "x"}])) is None
+    assert fast_validate(UsageEventIn, b"[{") is None
+
+
+def test_the_event_time_range_runs_from_history_start_to_a_little_ahead_of_now():
+    time_range = EventTimeRange(date(2026, 8, 1), timedelta(minutes=60))
+    assert time_range.problem(datetime(2026, 8, 1, tzinfo=UTC), NOW) is None
+    assert time_range.problem(NOW + timedelta(minutes=60), NOW) is None
+    assert "before history_start 2026-08-01" in time_range.problem(datetime(2026, 7, 31, 23, tzinfo=UTC), NOW)
+    assert "more than 60 minutes in the future" in time_range.problem(NOW + timedelta(minutes=61), NOW)
+
+
+# -- the spool ------------------------------------------------------------------------------
+
+
+def usage_line(event_id: str) -> tuple[str, ...]:
+    return (event_id, "c", "m", "1", "2026-11-28T10:00:00Z", "")
+
+
+def test_appended_rows_are_on_disk_when_answered_and_sealed_into_the_inbox(tmp_path):
+    spool = LandingSpool(tmp_path, segment_seconds=3600, event_index=RecentEventIds(24, 1000))
+    first = spool.submit("usage_events", [usage_line("a"), usage_line("b")], ["a", "b"]).result()
+    second = spool.submit("usage_events", [usage_line("b"), usage_line("c")], ["b", "c"]).result()
+    assert (first.first_line, first.duplicates) == (2, ())
+    assert (second.first_line, second.duplicates) == (4, (0,))
+    open_file = spool.folder / "usage_events" / first.file
+    assert open_file.read_text().splitlines()[1:] == [
+        "a,c,m,1,2026-11-28T10:00:00Z,",
+        "b,c,m,1,2026-11-28T10:00:00Z,",
+    ] + ["c,c,m,1,2026-11-28T10:00:00Z,"]
+    spool.close()
+    assert not open_file.exists() and not (tmp_path / SPOOL / spool.folder.name).exists()
+    assert (tmp_path / "usage_events" / first.file).read_text().count("\n") == 4
+
+
+def test_files_of_a_killed_api_are_handed_to_the_inbox_without_their_torn_line(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / SPOOL / f"{socket.gethostname()}-{dead.pid}"
+    (folder / "usage_events").mkdir(parents=True)
+    (folder / "incoming-uploads").mkdir()
+    (folder / "usage_events" / "api-1.csv").write_bytes(
+        b"event_id,customer_external_id,metric,quantity,event_timestamp,properties\n"
+        b"a,c,m,1,2026-11-28T10:00:00Z,\nb,c,m,1,2026-11-2"
+    )
+    (folder / "incoming-uploads" / "upload-1.csv").write_bytes(b"half an upload")
+    live = tmp_path / SPOOL / f"{socket.gethostname()}-{os.getpid()}"
+    live.mkdir()
+
+    [handed] = recover_abandoned(tmp_path)
+    assert handed == tmp_path / "usage_events" / "api-1.csv"
+    assert handed.read_bytes().endswith(b"a,c,m,1,2026-11-28T10:00:00Z,\n")
+    assert not folder.exists()
+    assert live.exists(), "a running process's folder is never taken"
+
+
+def test_a_write_that_fails_fails_its_requests_and_the_spool_goes_on(tmp_path, monkeypatch):
+    spool = LandingSpool(tmp_path, segment_seconds=3600)
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(OSError, match="No space left"):
+        spool.submit("customers", [("c",) * 13]).result()
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert spool.submit("customers", [("d",) * 13]).result().first_line == 2
+    spool.close()
+
+
+# -- recent event ids, rate limit -----------------------------------------------------------
+
+
+def test_recent_event_ids_forget_the_oldest_past_their_age_or_count():
+    now = [0.0]
+    ids = RecentEventIds(retention_hours=1, max_ids=1000, clock=lambda: now[0])
+    ids.remember(["a", "b"])
+    now[0] = 1800
+    ids.remember(["c"])
+    assert ids.seen(["a", "c", "z"]) == {"a", "c"}
+    now[0] = 3700
+    ids.remember(["d"])
+    assert ids.seen(["a", "b", "c", "d"]) == {"c", "d"}
+    ids.remember(f"x{n}" for n in range(1000))
+    assert len(ids) == 1000 and ids.seen(["c", "d", "x999"]) == {"x999"}
+
+
+def test_a_key_gets_its_burst_then_its_rate():
+    now = [0.0]
+    limiter = RateLimiter(per_second=2, burst=3, clock=lambda: now[0])
+    assert [limiter.wait_seconds("k") for _ in range(3)] == [0, 0, 0]
+    assert limiter.wait_seconds("k") == pytest.approx(0.5)
+    assert limiter.wait_seconds("other") == 0
+    now[0] = 0.5
+    assert limiter.wait_seconds("k") == 0
+
+
+# -- keys and idempotency records -----------------------------------------------------------
+
+
+def test_keys_are_stored_as_hashes_checked_by_scope_and_revocable(tmp_path):
+    keys = KeyStore(open_state(tmp_path))
+    key, text = keys.create("shop", ["usage:write", "usage:write"])
+    assert key.scopes == ("usage:write",)
+    key_id, secret = split_key(text)
+    assert key_id == key.key_id and secret.encode() not in (tmp_path / STATE_FILE).read_bytes()
+    assert keys.authenticate(text) == key
+    assert keys.authenticate(text + "x") is None and keys.authenticate("Bearer nonsense") is None
+    assert keys.revoke(key.key_id) and not keys.revoke(key.key_id)
+    keys._loaded_at = float("-inf")
+    assert keys.authenticate(text) is None
+    with pytest.raises(ValueError, match="unknown scope 'usage:read'"):
+        keys.create("x", ["usage:read"])
+
+
+def test_an_idempotency_key_replays_refuses_another_body_and_frees_itself_on_failure(tmp_path):
+    store = IdempotencyStore(open_state(tmp_path), retention_hours=24)
+    assert store.begin("k1", "idem", "body-a") is None
+    with pytest.raises(IdempotencyConflict, match="still being processed"):
+        store.begin("k1", "idem", "body-a")
+    store.finish("k1", "idem", 202, b'{"ok":1}')
+    assert store.begin("k1", "idem", "body-a").body == b'{"ok":1}'
+    with pytest.raises(IdempotencyConflict, match="different request"):
+        store.begin("k1", "idem", "body-b")
+    assert store.begin("k2", "idem", "body-a") is None
+    store.abandon("k2", "idem")
+    assert store.begin("k2", "idem", "body-a") is None
+
+
+def test_the_key_command_creates_lists_and_revokes(tmp_path, monkeypatch, capsys):
+    for name in [name for name in os.environ if name.startswith("BILLING_")]:
+        monkeypatch.delenv(name)
+    config = tmp_path / "billing.yaml"
+    config.write_text('history_start: "2026-08-01"\ningest_api: {state_path: state}\n')
+    monkeypatch.setenv("BILLING_CONFIG", str(config))
+    main(["keys", "create", "--name", "shop", "--scope", "usage:write", "--scope", "uploads:write"])
+    text = capsys.readouterr().out.strip()
+    key_id, _ = split_key(text)
+    main(["keys", "list"])
+    listed = capsys.readouterr().out
+    assert key_id in listed and "usage:write uploads:write" in listed and "active" in listed
+    assert text.split("_")[-1] not in listed
+    main(["keys", "revoke", key_id])
+    main(["keys", "list"])
+    assert "revoked" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no active key"):
+        main(["keys", "revoke", key_id])
