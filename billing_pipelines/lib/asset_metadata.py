@@ -22,10 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from billing_pipelines.lib.event_dates import EVENT_DATE_COLUMN
+
+if TYPE_CHECKING:
+    from billing_pipelines.lib.windows import Window
 from billing_pipelines.lib.warehouse import (
     CANONICAL_SCHEMA,
     READS_PIPELINE,
@@ -158,9 +162,15 @@ def table_preview(warehouse: Warehouse, schema: str, table: str) -> dg.MetadataV
     return dg.MetadataValue.md(markdown_table(*preview_rows(warehouse, schema, table)))
 
 
-def row_count(warehouse: Warehouse, schema: str, table: str) -> int:
-    """The table's rows (a metadata lookup on DuckDB, Snowflake and BigQuery)."""
-    return int(warehouse.query(f"SELECT count(*) FROM {quoted_table(warehouse, schema, table)}")[0][0])
+def row_count(warehouse: Warehouse, schema: str, table: str, window: Window | None = None) -> int:
+    """The table's rows, or with `window` those of its event days in the window: a partitioned
+    load is described by the days it touched, so the count costs what the load cost, not a scan
+    of the history (on PostgreSQL a whole-table count reads every row)."""
+    sql = f"SELECT count(*) FROM {quoted_table(warehouse, schema, table)}"
+    if window is not None:  # dates rendered from `date` values only, never from text
+        first, end = window.start.date().isoformat(), window.end.date().isoformat()
+        sql += f" WHERE {EVENT_DATE_COLUMN} >= DATE '{first}' AND {EVENT_DATE_COLUMN} < DATE '{end}'"
+    return int(warehouse.query(sql)[0][0])
 
 
 def counts(warehouse: Warehouse, sql: str) -> dict[str, int]:
@@ -186,13 +196,13 @@ def gathered(context: dg.AssetExecutionContext, what: str, read: Callable[[], Ma
         return {}
 
 
-def load_counts(before: int | None, after: int | None, loaded: int) -> dict[str, Any]:
-    """What a merge load (delete-insert on the primary key) did to a table that held `before`
-    rows and holds `after`: the rows it gained are new keys; the other loaded rows replaced a
-    stored row with the same key."""
+def load_counts(before: int | None, after: int | None, loaded: int, windowed: bool = False) -> dict[str, Any]:
+    """What a merge load (delete-insert on the primary key) did to a table (or, `windowed`, to
+    the window's days of it) that held `before` rows and holds `after`: the rows it gained are
+    new keys; the other loaded rows replaced a stored row with the same key."""
     metadata: dict[str, Any] = {"rows_loaded": dg.MetadataValue.int(loaded)}
     if after is not None:
-        metadata["dagster/row_count"] = dg.MetadataValue.int(after)
+        metadata["rows_in_window" if windowed else "dagster/row_count"] = dg.MetadataValue.int(after)
         if before is not None:
             inserted = max(after - before, 0)
             metadata["rows_inserted"] = dg.MetadataValue.int(inserted)

@@ -168,7 +168,7 @@ def _dlt_load(
         with step_retries.permanent_failures_fail_fast(f"loading {dataset_name}"):
             keep_row_ids(pipeline_name, warehouse.has_row_ids(dataset_name))
             before = asset_metadata.gathered(
-                context, dataset_name, lambda: _row_counts(warehouse, dataset_name, tables)
+                context, dataset_name, lambda: _row_counts(warehouse, dataset_name, tables, window)
             )
             pipeline = warehouse.dlt_pipeline(pipeline_name, dataset_name)
             results = list(
@@ -184,7 +184,7 @@ def _dlt_load(
             described = asset_metadata.gathered(
                 context,
                 f"{dataset_name}.{table}",
-                lambda table=table: _load_metadata(warehouse, pipeline, dataset_name, table, before, rejects),
+                lambda table=table: _load_metadata(warehouse, pipeline, dataset_name, table, before, rejects, window),
             )
             if window is not None:
                 described.update(asset_metadata.source_window(window.start, window.end))
@@ -195,11 +195,11 @@ def _dlt_load(
     return load
 
 
-def _row_counts(warehouse: Warehouse, schema: str, tables: list[str]) -> dict[str, int]:
-    """Rows of each table before a load; 0 for a table not created yet."""
+def _row_counts(warehouse: Warehouse, schema: str, tables: list[str], window: Window | None) -> dict[str, int]:
+    """Rows of each table (of its days in `window`) before a load; 0 for a table not created yet."""
     existing = asset_metadata.existing_relations(warehouse)
     return {
-        table: asset_metadata.row_count(warehouse, schema, table) if (schema, table) in existing else 0
+        table: asset_metadata.row_count(warehouse, schema, table, window) if (schema, table) in existing else 0
         for table in tables
     }
 
@@ -211,14 +211,16 @@ def _load_metadata(
     table: str,
     before: Mapping[str, int],
     rejects: Mapping[str, str],
+    window: Window | None,
 ) -> dict[str, Any]:
     """What one raw table's load did: its counts, the live cursor where the next sync starts, the
     rejected records by reason (for a table of rejects), and a preview of its rows."""
     if (schema, table) not in asset_metadata.existing_relations(warehouse):
         return asset_metadata.load_counts(before.get(table), None, 0)  # nothing delivered yet
     loaded = pipeline.last_trace.last_normalize_info.row_counts.get(table, 0)
+    after = asset_metadata.row_count(warehouse, schema, table, window)
     metadata = {
-        **asset_metadata.load_counts(before.get(table), asset_metadata.row_count(warehouse, schema, table), loaded),
+        **asset_metadata.load_counts(before.get(table), after, loaded, windowed=window is not None),
         **asset_metadata.incremental_cursors(pipeline.state, table),
         "preview": asset_metadata.table_preview(warehouse, schema, table),
     }

@@ -4,10 +4,12 @@ done (DuckDB lets no other process read the file while dbt writes it):
 - every model: its relation where the warehouse in effect has it (`dagster/table_name`) and its
   columns with the types the warehouse gave them and the descriptions of the dbt project
   (`dagster/column_schema`);
-- the canonical tables and marts (schema `billing`): a preview of a few rows;
+- the canonical tables and marts (schema `billing`) that are tables: a preview of a few rows;
 - the canonical datasets: the records of this run's sources that went to `billing.quarantine`
-  instead, by reason (for usage, those of the run's window); `billing/quarantine`: every
-  quarantined record by dataset and reason.
+  instead, by reason (for usage, those of the run's window).
+
+Views (`billing.quarantine`, `billing.billable_usage_daily`) get their columns only: reading one
+computes it over the whole history, and a run's metadata must cost what the run touched.
 """
 
 from __future__ import annotations
@@ -72,16 +74,15 @@ def model_metadata(
     if schema != CANONICAL_SCHEMA:
         return metadata
 
+    if node.get("config", {}).get("materialized") == "view":
+        # a view is computed when read: a preview or a count of it would cost every run an
+        # aggregation of the whole history (billable_usage_daily), so views show their columns only
+        return metadata
+
     def canonical() -> dict[str, Any]:
         described: dict[str, Any] = {"preview": asset_metadata.table_preview(warehouse, schema, name)}
         if name in DATASETS:
             by_reason = asset_metadata.counts(warehouse, quarantine_sql(warehouse, name, window))
-            described.update(asset_metadata.quarantine_metadata(by_reason))
-        elif name == QUARANTINE:
-            table = asset_metadata.quoted_table(warehouse, schema, name)
-            by_reason = asset_metadata.counts(
-                warehouse, f"SELECT dataset || ': ' || reason, count(*) FROM {table} GROUP BY 1"
-            )
             described.update(asset_metadata.quarantine_metadata(by_reason))
         return described
 
