@@ -33,10 +33,14 @@ def configured(config_path: Path):
 
 
 def carry_landing(config_path: Path, instance: dg.DagsterInstance | None = None) -> list[dg.RunRequest]:
-    """One landing-sensor tick and every run it asks for; returns the requests."""
+    """One landing-sensor tick, every run it asks for, then one tick of the outcome sensor
+    (what the upload status reports); returns the landing sensor's requests."""
     with configured(config_path):
         defs = build_definitions()
         instance = instance or dg.DagsterInstance.ephemeral()
+        outcomes = defs.resolve_sensor_def("landing_upload_outcomes")
+        # its first tick starts after the runs finished so far, as when the daemon turns it on
+        before = outcomes.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
         sensor = defs.resolve_sensor_def("landing_files")
         tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
         for request in tick.run_requests:
@@ -46,6 +50,8 @@ def carry_landing(config_path: Path, instance: dg.DagsterInstance | None = None)
             )
             result = run_days(defs, request.job_name, first, last, instance)
             assert result.success, failure_messages(result)
+        context = dg.build_sensor_context(instance=instance, definitions=defs, cursor=before.cursor)
+        outcomes.evaluate_tick(context)
         return list(tick.run_requests)
 
 

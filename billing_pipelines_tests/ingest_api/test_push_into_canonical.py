@@ -57,7 +57,11 @@ def test_a_push_and_a_csv_upload_reach_billing_usage_events_once_per_event_id(st
     api.start()
     with api.client(key) as client:
         status = client.get(f"/v1/uploads/{upload_id}").json()
-    assert status["status"] in ("loading", "processed")
+    assert status["status"] == "processed"
+    outcome = status["outcome"]
+    assert (outcome["rows"], outcome["loaded"], outcome["quarantined"]) == (3, 2, 1)
+    assert [error["line"] for error in outcome["row_errors"]] == [4]
+    assert outcome["upload_id"] == upload_id
 
 
 def test_an_unknown_upload_and_a_file_with_other_columns_get_4xx(start_api):
