@@ -49,8 +49,9 @@ dev: install
 api: install
 	$(BIN)/billing-api serve
 
+# Two workers, a test file each at a time: much of the suite waits on servers, dbt and browsers.
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check billing_pipelines billing_pipelines_tests bench
