@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -26,6 +28,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from billing_pipelines.config import AlertsConfig
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 REQUEST_TIMEOUT_SECONDS = 10
 MAX_WAIT_SECONDS = 30.0
@@ -167,3 +172,17 @@ def post_signed(url: str, secret_env: str, message_id: str, body: str) -> int:
             retry_after=retry_after(response.headers),
         )
     return response.status_code
+
+
+def send_to_each(targets: Sequence[T], send: Callable[[T], R], log) -> list[R]:
+    """`send(target)` for every target at once (one slow destination does not delay the
+    others), then each report's `(level, text)` log lines to `log` (a Dagster or standard
+    logger), in the order of `targets`."""
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        reports = list(pool.map(send, targets))
+    for report in reports:
+        for level, text in report.log:
+            getattr(log, level)(text)
+    return reports

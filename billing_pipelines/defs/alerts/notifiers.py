@@ -19,7 +19,6 @@ import os
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -48,6 +47,7 @@ from billing_pipelines.lib.signed_webhooks import (
     post_signed,
     retry_after,
     secret_from_env,
+    send_to_each,
 )
 
 MIN_SECRET_CHARS = 4
@@ -278,11 +278,4 @@ def send_alert(notifiers: Sequence[Notifier], alert: Alert, policy: RetryPolicy,
     """Send one alert to every notifier at once (one slow destination does not delay the
     others), then write each delivery's log lines to `log` (a Dagster or standard logger)."""
     clean = alert.scrubbed(scrub)
-    if not notifiers:
-        return []
-    with ThreadPoolExecutor(max_workers=len(notifiers)) as pool:
-        reports = list(pool.map(lambda notifier: deliver(notifier, clean, policy, scrub), notifiers))
-    for report in reports:
-        for level, text in report.log:
-            getattr(log, level)(text)
-    return reports
+    return send_to_each(notifiers, lambda notifier: deliver(notifier, clean, policy, scrub), log)

@@ -21,14 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 
 from billing_pipelines.config import BillingConfig, WebhookEventType, WebhookSubscriptionConfig
 from billing_pipelines.defs.alerts.messages import Scrubber
-from billing_pipelines.lib.signed_webhooks import Attempt, RetryPolicy, attempts, post_signed
+from billing_pipelines.lib.signed_webhooks import Attempt, RetryPolicy, attempts, post_signed, send_to_each
 
 DELIVERY_ATTEMPTS = 4
 FIRST_BACKOFF_SECONDS = 1.0
@@ -131,11 +130,4 @@ def deliver(receivers: Sequence[Receiver], events: Sequence[WebhookEvent], polic
     """Send the events to every receiver that wants them, receivers in parallel, then write
     each delivery's log lines to `log` (a Dagster or standard logger). Returns the reports."""
     busy = [receiver for receiver in receivers if any(receiver.wants(event) for event in events)]
-    if not busy:
-        return []
-    with ThreadPoolExecutor(max_workers=len(busy)) as pool:
-        reports = list(pool.map(lambda receiver: serve(receiver, events, policy, scrub), busy))
-    for report in reports:
-        for level, text in report.log:
-            getattr(log, level)(text)
-    return reports
+    return send_to_each(busy, lambda receiver: serve(receiver, events, policy, scrub), log)
