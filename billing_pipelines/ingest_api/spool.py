@@ -184,8 +184,7 @@ class LandingSpool:
         self._stopping = False
         self._sequence = 0
         self._thread = threading.Thread(target=self._run, name="landing-spool", daemon=True)
-        self.syncs = 0
-        self.recovered = recover_abandoned(landing_root)
+        recover_abandoned(landing_root)
         self._thread.start()
 
     async def append(self, dataset: str, rows: list[tuple[str, ...]], event_ids: list[str] | None = None) -> Placement:
@@ -242,7 +241,6 @@ class LandingSpool:
                 pending.done.set_exception(error)
             self._abandon_open_segments()
             return
-        self.syncs += 1
         new_ids = [event_id for pending in group for event_id in pending.event_ids or () if event_id]
         if new_ids and self.event_index is not None:
             self.event_index.remember(new_ids)
