@@ -79,7 +79,16 @@ def require(scope: str):
     return dependency
 
 
-UsageWriter = Annotated[ApiKey, Depends(require("usage:write"))]
+def key_for(request: Request, scope: str) -> ApiKey:
+    """What `require(scope)` gives, without FastAPI's dependency machinery: for the usage push,
+    the hot path, where that machinery costs about a tenth of a request's time. The route
+    declares `BEARER_SECURITY` so the OpenAPI still shows how it authenticates."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return authorize(request, scope, token.strip() if scheme.lower() == "bearer" else "")
+
+
+BEARER_SECURITY = {"security": [{BEARER.scheme_name: []}]}
+
 CustomersWriter = Annotated[ApiKey, Depends(require("customers:write"))]
 ContractsWriter = Annotated[ApiKey, Depends(require("contracts:write"))]
 UploadsWriter = Annotated[ApiKey, Depends(require("uploads:write"))]

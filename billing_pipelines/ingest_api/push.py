@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,18 +18,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from billing_pipelines.ingest_api.auth import ContractsWriter, CustomersWriter, UsageWriter
+from billing_pipelines.ingest_api.auth import BEARER_SECURITY, ContractsWriter, CustomersWriter, key_for
 from billing_pipelines.ingest_api.errors import error_responses
 from billing_pipelines.ingest_api.keys import ApiKey
 from billing_pipelines.ingest_api.models import (
     MAX_RECORDS_PER_REQUEST,
     ContractIn,
     CustomerIn,
+    EventTimeRange,
     Rejection,
     UsageEventIn,
     contract_item_rows,
     contract_row,
     customer_row,
+    fast_usage_rows,
     fast_validate,
     payload_text,
     usage_rows,
@@ -136,60 +137,67 @@ def new_request_id() -> str:
     "/usage-events",
     status_code=202,
     responses=PUSH_RESPONSES,
-    openapi_extra=array_body(UsageEventIn),
+    openapi_extra=array_body(UsageEventIn) | BEARER_SECURITY,
     summary="Push 1 to 1,000 usage events",
 )
-async def push_usage_events(request: Request, key: UsageWriter) -> Response:
+async def push_usage_events(request: Request) -> Response:
+    key = key_for(request, "usage:write")
     services = request.app.state.services
     body = await read_body(request, services.settings.max_body_bytes)
 
     async def handle(body: bytes) -> Response:
         request_id = new_request_id()
-        valid, rejected, payload_of = validate_request(UsageEventIn, body)
-        now = datetime.now(UTC)
-        earliest, latest = services.event_time_range.bounds(now)
-        in_range = []
-        for index, event in valid:
-            if earliest <= event.timestamp <= latest:
-                in_range.append((index, event))
-            else:
-                problem = services.event_time_range.problem(event.timestamp, now)
-                rejected.append(Rejection(index, f"timestamp: {problem}", payload_of(index)))
+        indexes, rows, rejected = read_usage_events(body, services.event_time_range, datetime.now(UTC))
         placements = await land(
             request,
-            {
-                "usage_events": usage_rows([event for _, event in in_range]),
-                REJECTED_RECORDS: rejection_rows("usage_events", request_id, rejected),
-            },
-            event_ids=[event.event_id or "" for _, event in in_range],
+            {"usage_events": rows, REJECTED_RECORDS: rejection_rows("usage_events", request_id, rejected)},
+            event_ids=[row[0] for row in rows],
         )
         repeated = set(placements["usage_events"].duplicates) if "usage_events" in placements else set()
         return json_response(
             {
                 "request_id": request_id,
-                "accepted": [index for position, (index, _) in enumerate(in_range) if position not in repeated],
+                "accepted": [index for position, index in enumerate(indexes) if position not in repeated],
                 "duplicates": [
-                    {"index": index, "event_id": event.event_id}
-                    for position, (index, event) in enumerate(in_range)
-                    if position in repeated
+                    {"index": indexes[position], "event_id": rows[position][0]} for position in sorted(repeated)
                 ],
-                "rejected": [{"index": r.index, "reason": r.reason} for r in sorted(rejected, key=lambda r: r.index)],
+                "rejected": [{"index": r.index, "reason": r.reason} for r in rejected],
             }
         )
 
     return await answer_once(request, key, body, handle)
 
 
-def validate_request(model: type[BaseModel], body: bytes) -> tuple[list, list[Rejection], Callable[[int], str]]:
-    """The request's valid records with their index, the rejected ones, and the payload text of
-    a record by index. A request whose records are all valid is read in one pass from the body
-    (the common case, and the fast one); otherwise record by record, to name each problem."""
+def read_usage_events(
+    body: bytes, time_range: EventTimeRange, now: datetime
+) -> tuple[list[int], list[tuple[str, ...]], list[Rejection]]:
+    """The request's events to land (their indexes and landing rows) and its rejected ones. A
+    request whose events are all valid is read in one pass (the common case, and the fast
+    one); otherwise each event is checked on its own, to name each problem."""
+    rows = fast_usage_rows(body, *time_range.bounds(now))
+    if rows is not None:
+        return list(range(len(rows))), rows, []
+    items = json_array(body)
+    valid, rejected = validate_records(UsageEventIn, items)
+    in_range = []
+    for index, event in valid:
+        problem = time_range.problem(event.timestamp, now)
+        if problem is None:
+            in_range.append(index)
+        else:
+            rejected.append(Rejection(index, f"timestamp: {problem}", payload_text(items[index])))
+    rejected.sort(key=lambda rejection: rejection.index)
+    return in_range, usage_rows([items[index] for index in in_range]), rejected
+
+
+def validate_request(model: type[BaseModel], body: bytes) -> tuple[list, list[Rejection]]:
+    """The request's valid records with their index, and the rejected ones. A request whose
+    records are all valid is read in one pass from the body (the common case, and the fast
+    one); otherwise record by record, to name each problem."""
     records = fast_validate(model, body)
     if records is not None and 1 <= len(records) <= MAX_RECORDS_PER_REQUEST:
-        return list(enumerate(records)), [], lambda index: payload_text(json_array(body)[index])
-    items = json_array(body)
-    valid, rejected = validate_records(model, items)
-    return valid, rejected, lambda index: payload_text(items[index])
+        return list(enumerate(records)), []
+    return validate_records(model, json_array(body))
 
 
 @router.post(
@@ -220,7 +228,7 @@ async def _push_state(request: Request, key: ApiKey, model: type[BaseModel], dat
 
     async def handle(body: bytes) -> Response:
         request_id, now = new_request_id(), datetime.now(UTC)
-        valid, rejected, _ = validate_request(model, body)
+        valid, rejected = validate_request(model, body)
         await land(
             request,
             {

@@ -24,6 +24,7 @@ from billing_pipelines.ingest_api.models import (
     contract_item_rows,
     contract_row,
     customer_row,
+    fast_usage_rows,
     fast_validate,
     usage_rows,
     validate_records,
@@ -66,7 +67,7 @@ def test_landing_rows_follow_the_landing_columns_of_their_dataset():
     }
     assert dict(zip(LANDING_COLUMNS["contracts"], contract_row(contract, NOW)))["customer_external_id"] == "c"
     assert dict(zip(LANDING_COLUMNS["customers"], customer_row(customer, NOW)))["updated_at"] == NOW.isoformat()
-    [row] = usage_rows([event])
+    [row] = usage_rows([event.model_dump()])
     assert dict(zip(LANDING_COLUMNS["usage_events"], row)) == {
         "event_id": "",
         "customer_external_id": "c",
@@ -102,6 +103,57 @@ def test_one_pass_validation_gives_up_on_any_bad_record_and_never_raises():
     assert len(fast_validate(UsageEventIn, orjson.dumps([good, good]))) == 2
     assert fast_validate(UsageEventIn, orjson.dumps([good, {**good, "quantity": "x"}])) is None
     assert fast_validate(UsageEventIn, b"[{") is None
+
+
+GOOD_EVENT = {"event_id": "e", "customer_id": "c", "metric": "m", "timestamp": "2026-11-28T10:00:00Z", "quantity": 1}
+EARLIEST, LATEST = datetime(2026, 8, 1, tzinfo=UTC), NOW + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"event_id": None, "properties": None},
+        {"properties": {"region": "eu", "tags": ["a", "b"], "note": 'said "hi", left'}},
+        {"quantity": "0.000000001"},
+        {"quantity": "-12.5"},
+        {"quantity": 1e-9},
+        {"quantity": "1e3"},
+        {"quantity": "0.0000000001"},
+        {"quantity": "1.1234567891"},
+        {"quantity": "9" * 29},
+        {"quantity": "9" * 30},
+        {"quantity": "1E+29"},
+        {"quantity": "NaN"},
+        {"quantity": True},
+        {"timestamp": "2026-11-28T10:00:00"},
+        {"timestamp": "2026-11-28T11:00:00+01:00"},
+        {"timestamp": "2026-07-31T23:59:59Z"},
+        {"timestamp": "2026-08-01T00:00:00Z"},
+        {"timestamp": "2026-11-28T13:00:01Z"},
+        {"timestamp": 1764324000},
+        {"metric": "api\ncalls"},
+        {"customer_id": "x" * 501},
+        {"colour": "blue"},
+    ],
+)
+def test_the_one_pass_read_of_usage_events_is_never_more_lenient_than_the_model(change):
+    """The fast path lands a request only when every event passes `UsageEventIn` and the
+    event-time range; its rows are those the record-by-record path would land."""
+    items = [GOOD_EVENT, {**GOOD_EVENT, "event_id": "f", **change}]
+    rows = fast_usage_rows(orjson.dumps(items), EARLIEST, LATEST)
+    valid, rejected = validate_records(UsageEventIn, items)
+    in_range = not rejected and all(EARLIEST <= event.timestamp <= LATEST for _, event in valid)
+    if rows is not None:
+        assert in_range, f"the fast path took what the model refuses: {change}"
+        assert rows == usage_rows(items)
+    if in_range and "quantity" not in change:
+        assert rows is not None, "an ordinary valid request takes the fast path"
+
+
+def test_usage_rows_are_written_as_the_landing_zone_reads_them():
+    [row] = fast_usage_rows(orjson.dumps([{**GOOD_EVENT, "quantity": "1e3", "properties": {"a": 1}}]), EARLIEST, LATEST)
+    assert row == ("e", "c", "m", "1000", "2026-11-28T10:00:00Z", '{"a":1}')
 
 
 def test_the_event_time_range_runs_from_history_start_to_a_little_ahead_of_now():
