@@ -33,22 +33,25 @@ def serve() -> None:
     import uvicorn
 
     from billing_pipelines.ingest_api.app import create_app
+    from billing_pipelines.ingest_api.workers import serve_workers
 
     host, port = listen_address(dict(os.environ))
     config = load_config()
+    settings = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,  # one line per push costs throughput; errors are still logged
+        "log_level": "info",
+        "timeout_graceful_shutdown": 10,
+    }
     workers = config.ingest_api.workers
-    uvicorn.run(
-        create_app(config) if workers == 1 else "billing_pipelines.ingest_api.app:app_from_environment",
-        factory=workers > 1,
-        workers=workers,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,  # one line per push costs throughput; errors are still logged
-        log_level="info",
-        timeout_graceful_shutdown=10,
-    )
+    if workers == 1:
+        uvicorn.run(create_app(config), **settings)
+    else:  # each worker builds the app from BILLING_CONFIG, as this process did
+        app = "billing_pipelines.ingest_api.app:app_from_environment"
+        sys.exit(serve_workers({"app": app, "factory": True, **settings}, workers))
 
 
 def manage_keys(arguments: argparse.Namespace) -> None:

@@ -342,14 +342,15 @@ def note_errors(note: str) -> dict[str, str]:
 async def save_usage_adjustment(request: Request, key: UsageClerk) -> HTMLResponse:
     services = request.app.state.services
     values = await submitted(request, USAGE_ADJUSTMENT_FORM)
-    event, errors = checked(UsageEventIn, adjustment_record(values, key))
+    record = adjustment_record(values, key)
+    event, errors = checked(UsageEventIn, record)
     errors = note_errors(values["note"]) | errors
     if event is not None:
         problem = services.event_time_range.problem(event.timestamp, datetime.now(UTC))
         errors |= {"timestamp": problem} if problem else {}
     if errors:
         return form_page(request, USAGE_ADJUSTMENT_FORM, values, errors)
-    placements = await land(request, {"usage_events": usage_rows([event.model_dump()])}, event_ids=[event.event_id])
+    placements = await land(request, {"usage_events": usage_rows([event], sent=[record])}, event_ids=[event.event_id])
     if placements["usage_events"].duplicates:
         return saved_page(request, USAGE_ADJUSTMENT_FORM, event, {}, duplicate=True)
     return saved_page(request, USAGE_ADJUSTMENT_FORM, event, placements)

@@ -213,69 +213,75 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+RFC_3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$"
+"""The timestamp text clients send nearly always, which lands as sent: `2026-11-28T10:00:00Z`."""
+
+
 class _UsageEventFields(TypedDict):
     """`UsageEventIn` as a plain dict, for reading a whole request in one pass: the same fields
-    and checks, but for the quantity's digits, which `fast_usage_rows` checks for all events
-    at once (a per-value check costs pydantic a Python call per event)."""
+    and checks, but the timestamp must be RFC 3339 text (landed as sent) and the quantity's
+    digits are checked for all events at once (a per-value check costs a Python call each)."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     event_id: NotRequired[OptionalText]
     customer_id: Text
     metric: Text
-    timestamp: AwareDatetime
-    quantity: Annotated[
-        Decimal,
-        Field(allow_inf_nan=False),
-        PlainSerializer(lambda quantity: format(quantity, "f"), return_type=str, when_used="json"),
-    ]
+    timestamp: Annotated[str, Field(pattern=RFC_3339)]
+    quantity: Annotated[Decimal, Field(allow_inf_nan=False)]
     properties: NotRequired[dict[str, Any] | None]
 
 
 _USAGE_FIELDS = TypeAdapter(list[_UsageEventFields])
+_RFC_3339 = re.compile(RFC_3339)
 _PLAIN_QUANTITIES = re.compile(rf"(?:-?\d{{1,{QUANTITY_DIGITS[0]}}}(?:\.\d{{1,{QUANTITY_DIGITS[1]}}})?\n)*")
-"""Quantities, one per line, each of which fits decimal(38, 9) (as `format(quantity, "f")` writes them)."""
+"""Quantities, one per line, each a plain decimal that fits decimal(38, 9)."""
 
 
 def fast_usage_rows(body: bytes, earliest: datetime, latest: datetime) -> list[tuple[str, ...]] | None:
     """The landing rows of a request whose events are all valid, timed between `earliest` and
-    `latest`, read in one pass by pydantic-core; None when anything is wrong (then each event
-    is checked on its own, to say what). Never more lenient than `UsageEventIn`."""
+    `latest`, read in one pass; None when anything is wrong or unusual (then each event is
+    checked by `UsageEventIn` on its own, to say what). Never more lenient than the model."""
     try:
         events = _USAGE_FIELDS.validate_json(body)
-    except ValidationError:
+        times = [datetime.fromisoformat(event["timestamp"]) for event in events]
+    except (ValidationError, ValueError):  # ValueError: a date that does not exist, as 2026-02-30
         return None
-    if not 1 <= len(events) <= MAX_RECORDS_PER_REQUEST:
+    if not 1 <= len(events) <= MAX_RECORDS_PER_REQUEST or min(times) < earliest or max(times) > latest:
         return None
-    timestamps = [event["timestamp"] for event in events]
-    if min(timestamps) < earliest or max(timestamps) > latest:
-        return None
-    rows = _landing_rows(events)
-    if not _PLAIN_QUANTITIES.fullmatch("".join(row[3] + "\n" for row in rows)):
-        return None
-    return rows
-
-
-def usage_rows(records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    """Usage records that passed `UsageEventIn` (as sent, or dumped from the model) as landing rows."""
-    return _landing_rows(_USAGE_FIELDS.validate_python(records))
-
-
-def _landing_rows(events: list[_UsageEventFields]) -> list[tuple[str, ...]]:
-    """Events as landing `usage_events` rows (columns.LANDING_COLUMNS order), written out by
-    pydantic-core in one pass: the timestamp in ISO-8601 with its zone as sent, the quantity
-    as a plain decimal, the properties as compact JSON."""
     dumps = orjson.dumps
-    return [
+    rows = [
         (
             event.get("event_id") or "",
             event["customer_id"],
             event["metric"],
-            event["quantity"],
+            str(event["quantity"]),
             event["timestamp"],
             dumps(properties).decode() if (properties := event.get("properties")) is not None else "",
         )
-        for event in _USAGE_FIELDS.dump_python(events, mode="json")
+        for event in events
+    ]
+    if not _PLAIN_QUANTITIES.fullmatch("".join(row[3] + "\n" for row in rows)):
+        return None  # a quantity too long, or one `str` writes with an exponent (1E-9)
+    return rows
+
+
+def usage_rows(events: list[UsageEventIn], sent: list[Any] | None = None) -> list[tuple[str, ...]]:
+    """Events as landing `usage_events` rows (columns.LANDING_COLUMNS order): the quantity as a
+    plain decimal, the properties as compact JSON, the timestamp as sent when it is RFC 3339
+    text (`sent`: the records as the client sent them), else in ISO-8601 with its offset."""
+    dumps = orjson.dumps
+    sent_times = [record.get("timestamp") for record in sent] if sent is not None else [None] * len(events)
+    return [
+        (
+            event.event_id or "",
+            event.customer_id,
+            event.metric,
+            format(event.quantity, "f"),
+            text if isinstance(text, str) and _RFC_3339.match(text) else event.timestamp.isoformat(),
+            dumps(event.properties).decode() if event.properties is not None else "",
+        )
+        for event, text in zip(events, sent_times, strict=True)
     ]
 
 

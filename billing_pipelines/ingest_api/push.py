@@ -183,11 +183,12 @@ def read_usage_events(
     for index, event in valid:
         problem = time_range.problem(event.timestamp, now)
         if problem is None:
-            in_range.append(index)
+            in_range.append((index, event))
         else:
             rejected.append(Rejection(index, f"timestamp: {problem}", payload_text(items[index])))
     rejected.sort(key=lambda rejection: rejection.index)
-    return in_range, usage_rows([items[index] for index in in_range]), rejected
+    rows = usage_rows([event for _, event in in_range], sent=[items[index] for index, _ in in_range])
+    return [index for index, _ in in_range], rows, rejected
 
 
 def validate_request(model: type[BaseModel], body: bytes) -> tuple[list, list[Rejection]]:
