@@ -106,6 +106,7 @@ def create_app(config: BillingConfig) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.include_router(push.usage_router)
     app.include_router(push.router)
     app.include_router(uploads.router)
     app.include_router(source_webhooks.router)

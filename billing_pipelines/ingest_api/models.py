@@ -217,16 +217,21 @@ RFC_3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d
 """The timestamp text clients send nearly always, which lands as sent: `2026-11-28T10:00:00Z`."""
 
 
+_SomeText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class _UsageEventFields(TypedDict):
     """`UsageEventIn` as a plain dict, for reading a whole request in one pass: the same fields
-    and checks, but the timestamp must be RFC 3339 text (landed as sent) and the quantity's
-    digits are checked for all events at once (a per-value check costs a Python call each)."""
+    and checks, but the timestamp must be RFC 3339 text (landed as sent), and control
+    characters and the quantity's digits are checked for all events at once (per value, each
+    check costs pydantic as much again as the rest of the event)."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
-    event_id: NotRequired[OptionalText]
-    customer_id: Text
-    metric: Text
+    event_id: NotRequired[Annotated[str, Field(max_length=MAX_TEXT_CHARS)] | None]
+    customer_id: _SomeText
+    metric: _SomeText
     timestamp: Annotated[str, Field(pattern=RFC_3339)]
     quantity: Annotated[Decimal, Field(allow_inf_nan=False)]
     properties: NotRequired[dict[str, Any] | None]
@@ -263,6 +268,8 @@ def fast_usage_rows(body: bytes, earliest: datetime, latest: datetime) -> list[t
     ]
     if not _PLAIN_QUANTITIES.fullmatch("".join(row[3] + "\n" for row in rows)):
         return None  # a quantity too long, or one `str` writes with an exponent (1E-9)
+    if _CONTROL_CHARACTER.search("".join(text for row in rows for text in row[:3])):
+        return None
     return rows
 
 

@@ -10,12 +10,14 @@ without a trace.
 from __future__ import annotations
 
 import asyncio
-import uuid
+import secrets
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from billing_pipelines.ingest_api.auth import BEARER_SECURITY, ContractsWriter, CustomersWriter, key_for
@@ -41,7 +43,19 @@ from billing_pipelines.ingest_api.requests import answer_once, json_array, json_
 from billing_pipelines.ingest_api.spool import Placement
 
 REJECTED_RECORDS = "rejected_records"
+
+
+class DirectRoute(APIRoute):
+    """A route whose endpoint takes the request and returns the response itself: shown in the
+    OpenAPI like any other, but called without FastAPI's parameter and dependency machinery,
+    which would cost the usage push (the hot path) about a tenth of its time."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint
+
+
 router = APIRouter(prefix="/v1")
+usage_router = APIRouter(prefix="/v1", route_class=DirectRoute)
 
 
 class RejectedRecord(BaseModel):
@@ -120,20 +134,19 @@ async def land(
     where each landed. `event_ids` (one per usage row) leaves out ids landed before."""
     spool = request.app.state.services.spool
     datasets = [dataset for dataset, rows in rows_by_dataset.items() if rows]
-    placements = await asyncio.gather(
-        *(
-            spool.append(dataset, rows_by_dataset[dataset], event_ids if dataset == "usage_events" else None)
-            for dataset in datasets
-        )
-    )
-    return dict(zip(datasets, placements))
+    appends = [
+        spool.append(dataset, rows_by_dataset[dataset], event_ids if dataset == "usage_events" else None)
+        for dataset in datasets
+    ]
+    placements = [await appends[0]] if len(appends) == 1 else await asyncio.gather(*appends)  # one: the usual
+    return dict(zip(datasets, placements, strict=True))
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex[:16]
+    return secrets.token_hex(8)
 
 
-@router.post(
+@usage_router.post(
     "/usage-events",
     status_code=202,
     responses=PUSH_RESPONSES,

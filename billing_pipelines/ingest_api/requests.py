@@ -67,7 +67,7 @@ async def answer_once(
     if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS:
         raise ApiError(422, "invalid_request", f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters")
     store = request.app.state.services.idempotency
-    request_fingerprint = fingerprint(request.method, request.url.path, body)
+    request_fingerprint = fingerprint(request.method, request.scope["path"], body)
     try:
         stored = store.begin(key.key_id, idempotency_key, request_fingerprint)
     except IdempotencyConflict as conflict:
