@@ -61,6 +61,7 @@ class Services:
 
     def close(self) -> None:
         self.spool.close()
+        self.idempotency.flush()
         self.keys.connection.close()
 
 

@@ -57,7 +57,22 @@ class _Pending:
     dataset: str
     rows: list[tuple[str, ...]]
     event_ids: list[str] | None = None
-    done: Future = field(default_factory=Future)
+    done: Future | asyncio.Future = field(default_factory=Future)
+    """An event loop's future for a request (`append`), a thread's otherwise (`submit`)."""
+
+
+def _settle(future: Future | asyncio.Future, outcome: Placement | BaseException) -> None:
+    if future.done():  # an event loop's future whose request was cancelled: nobody waits
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future, Placement | BaseException]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
 
 
 class SeenEvents(Protocol):
@@ -190,18 +205,24 @@ class LandingSpool:
     async def append(self, dataset: str, rows: list[tuple[str, ...]], event_ids: list[str] | None = None) -> Placement:
         """Append rows of `dataset`; returns once they are fsync'd. With `event_ids` (one per
         row, "" for none), rows whose id was landed before are left out (`duplicates`)."""
-        return await asyncio.wrap_future(self.submit(dataset, rows, event_ids))
+        landed = asyncio.get_running_loop().create_future()
+        self._enqueue(_Pending(dataset, rows, event_ids, landed))
+        return await landed
 
     def submit(self, dataset: str, rows: list[tuple[str, ...]], event_ids: list[str] | None = None) -> Future:
-        if dataset not in LANDING_COLUMNS:
-            raise ValueError(f"unknown landing dataset {dataset!r}")
+        """`append` for a caller outside an event loop: the future of its `Placement`."""
         pending = _Pending(dataset, rows, event_ids)
+        self._enqueue(pending)
+        return pending.done
+
+    def _enqueue(self, pending: _Pending) -> None:
+        if pending.dataset not in LANDING_COLUMNS:
+            raise ValueError(f"unknown landing dataset {pending.dataset!r}")
         with self._condition:
             if self._stopping:
                 raise RuntimeError("the landing spool is closed")
             self._queue.append(pending)
             self._condition.notify()
-        return pending.done
 
     def close(self) -> None:
         """Write what is queued, seal every open file into the inbox and stop."""
@@ -233,19 +254,37 @@ class LandingSpool:
     def _commit(self, group: list[_Pending]) -> None:
         """One write and one fsync per file for every request queued meanwhile; event ids are
         checked against the index once for the group and recorded once it is on disk."""
+        outcomes: list[Placement | BaseException]
         try:
             repeated = self._drop_repeated(group)
             placements = self._write(group)
         except Exception as error:  # disk full, index unreadable: these requests fail, the API goes on
-            for pending in group:
-                pending.done.set_exception(error)
+            outcomes = [error] * len(group)
             self._abandon_open_segments()
-            return
-        new_ids = [event_id for pending in group for event_id in pending.event_ids or () if event_id]
-        if new_ids and self.event_index is not None:
-            self.event_index.remember(new_ids)
-        for pending, placement, duplicates in zip(group, placements, repeated):
-            pending.done.set_result(Placement(placement.file, placement.first_line, tuple(duplicates)))
+        else:
+            new_ids = [event_id for pending in group for event_id in pending.event_ids or () if event_id]
+            if new_ids and self.event_index is not None:
+                self.event_index.remember(new_ids)
+            outcomes = [
+                Placement(placement.file, placement.first_line, tuple(duplicates))
+                for placement, duplicates in zip(placements, repeated, strict=True)
+            ]
+        self._answer(group, outcomes)
+
+    @staticmethod
+    def _answer(group: list[_Pending], outcomes: list[Placement | BaseException]) -> None:
+        """Settle each request's future; an event loop is woken once for all of its requests."""
+        by_loop: dict[asyncio.AbstractEventLoop, list] = defaultdict(list)
+        for pending, outcome in zip(group, outcomes, strict=True):
+            if isinstance(pending.done, asyncio.Future):
+                by_loop[pending.done.get_loop()].append((pending.done, outcome))
+            else:
+                _settle(pending.done, outcome)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, settled)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
 
     def _drop_repeated(self, group: list[_Pending]) -> list[list[int]]:
         ids = [event_id for pending in group for event_id in pending.event_ids or () if event_id]

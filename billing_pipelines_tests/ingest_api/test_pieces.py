@@ -3,6 +3,7 @@ recovery, recent event ids, rate limits, keys and idempotency records."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -230,6 +231,22 @@ def test_files_of_a_killed_api_are_handed_to_the_inbox_without_their_torn_line(t
     assert live.exists(), "a running process's folder is never taken"
 
 
+def test_requests_in_an_event_loop_are_answered_together_and_a_cancelled_one_harms_none(tmp_path):
+    spool = LandingSpool(tmp_path, segment_seconds=3600)
+
+    async def three_requests_one_cancelled() -> list:
+        appends = [asyncio.ensure_future(spool.append("customers", [(name,) * 13])) for name in "abc"]
+        await asyncio.sleep(0)
+        appends[1].cancel()  # its client went away
+        return await asyncio.gather(*appends, return_exceptions=True)
+
+    first, cancelled, third = asyncio.run(three_requests_one_cancelled())
+    assert isinstance(cancelled, asyncio.CancelledError)
+    assert (first.first_line, third.first_line) == (2, 4), "the cancelled request's row landed all the same"
+    assert spool.submit("customers", [("d",) * 13]).result().first_line == 5
+    spool.close()
+
+
 def test_a_write_that_fails_fails_its_requests_and_the_spool_goes_on(tmp_path, monkeypatch):
     spool = LandingSpool(tmp_path, segment_seconds=3600)
     real_fsync = os.fsync
@@ -298,6 +315,29 @@ def test_an_idempotency_key_replays_refuses_another_body_and_frees_itself_on_fai
     assert store.begin("k2", "idem", "body-a") is None
     store.abandon("k2", "idem")
     assert store.begin("k2", "idem", "body-a") is None
+
+
+def test_answers_reach_sqlite_in_batches_where_other_workers_find_them(tmp_path):
+    """In a server, answers are written a moment later, all at once; another process (a
+    second worker, a restart) reads them there."""
+    serving = IdempotencyStore(open_state(tmp_path), retention_hours=24, flush_seconds=0.05)
+    other_worker = IdempotencyStore(open_state(tmp_path), retention_hours=24)
+
+    async def answer_two_requests() -> tuple:
+        for idempotency_key in ("a", "b"):
+            assert serving.begin("k", idempotency_key, "body") is None
+            serving.finish("k", idempotency_key, 202, idempotency_key.encode())
+        replayed_from_memory = serving.begin("k", "a", "body")
+        not_yet_written = other_worker.begin("k", "b", "body")
+        other_worker.abandon("k", "b")
+        await asyncio.sleep(0.2)
+        return replayed_from_memory, not_yet_written
+
+    replayed_from_memory, not_yet_written = asyncio.run(answer_two_requests())
+    assert replayed_from_memory.body == b"a" and not_yet_written is None
+    assert other_worker.begin("k", "b", "body").body == b"b"
+    with pytest.raises(IdempotencyConflict, match="different request"):
+        other_worker.begin("k", "a", "another body")
 
 
 def test_the_key_command_creates_lists_and_revokes(tmp_path, monkeypatch, capsys):
