@@ -18,6 +18,7 @@ import asyncio
 import csv
 import io
 import os
+import re
 import socket
 import threading
 import time
@@ -107,6 +108,25 @@ def csv_lines(rows: list[tuple[str, ...]]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue().encode()
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def usage_csv_lines(rows: list[tuple[str, ...]]) -> bytes:
+    """`csv_lines` for usage rows, about twice as fast for the usual ones: when no id, metric,
+    quantity or timestamp of the batch holds a comma or a quote, only the properties (JSON,
+    quoted always) need quoting, and each line is written directly."""
+    if _NEEDS_QUOTES.search("".join([f"{r[0]}{r[1]}{r[2]}{r[3]}{r[4]}" for r in rows])):
+        return csv_lines(rows)
+    return "".join(
+        [
+            f'{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},"{r[5].replace(chr(34), chr(34) * 2)}"\n'
+            if r[5]
+            else f"{r[0]},{r[1]},{r[2]},{r[3]},{r[4]},\n"
+            for r in rows
+        ]
+    ).encode()
 
 
 def fsync_directory(path: Path) -> None:
@@ -302,7 +322,8 @@ class LandingSpool:
             for pending in pendings:
                 placements[id(pending)] = Placement(segment.path.name, segment.lines + 1)
                 segment.lines += len(pending.rows)
-            segment.handle.write(csv_lines([row for pending in pendings for row in pending.rows]))
+            encode = usage_csv_lines if dataset == "usage_events" else csv_lines
+            segment.handle.write(encode([row for pending in pendings for row in pending.rows]))
             os.fsync(segment.handle.fileno())
         return [placements[id(pending)] for pending in group]
 

@@ -4,6 +4,8 @@ recovery, recent event ids, rate limits, keys and idempotency records."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import socket
 import subprocess
@@ -32,7 +34,7 @@ from billing_pipelines.ingest_api.models import (
 )
 from billing_pipelines.ingest_api.push import read_usage_events
 from billing_pipelines.ingest_api.replay import IdempotencyConflict, IdempotencyStore, RecentEventIds
-from billing_pipelines.ingest_api.spool import SPOOL, LandingSpool, recover_abandoned
+from billing_pipelines.ingest_api.spool import SPOOL, LandingSpool, recover_abandoned, usage_csv_lines
 from billing_pipelines.ingest_api.state import STATE_FILE, open_state
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -208,6 +210,20 @@ def test_appended_rows_are_on_disk_when_answered_and_sealed_into_the_inbox(tmp_p
     spool.close()
     assert not open_file.exists() and not (tmp_path / SPOOL / spool.folder.name).exists()
     assert (tmp_path / "usage_events" / first.file).read_text().count("\n") == 4
+
+
+@pytest.mark.parametrize(
+    "unusual",
+    [
+        ("e", "c", "m", "1", "2026-11-28T10:00:00Z", ""),
+        ("e,1", "c", "m", "1", "2026-11-28T10:00:00Z", ""),
+        ("e", 'the "c"', "m", "1", "2026-11-28T10:00:00Z", '{"a":"b,c"}'),
+        ("e", "c", "m", "1", "2026-11-28T10:00:00Z", "{}"),
+    ],
+)
+def test_usage_rows_are_written_as_csv_that_reads_back_as_they_were(unusual):
+    rows = [("", "c", "m", "2.5", "2026-11-28T10:00:00+01:00", '{"note":"said \\"hi\\", left"}'), unusual]
+    assert list(csv.reader(io.StringIO(usage_csv_lines(rows).decode()))) == [list(row) for row in rows]
 
 
 def test_files_of_a_killed_api_are_handed_to_the_inbox_without_their_torn_line(tmp_path):
