@@ -7,11 +7,12 @@ own with `SO_REUSEPORT`, and the kernel hands each new connection to one of them
 only watches: it replaces a worker that dies after it served (a worker that fails before,
 as on a configuration error, stops the server: its replacement would fail the same way), and
 stops them all on SIGINT or SIGTERM (each worker then seals its open landing files, as a
-single process does).
+single process does); if the parent itself is killed, the kernel stops the workers.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -24,6 +25,7 @@ from typing import Any
 import uvicorn
 
 BACKLOG = 2048
+PR_SET_PDEATHSIG = 1
 STOP_SECONDS = 30.0
 
 logger = logging.getLogger("uvicorn.error")
@@ -53,9 +55,19 @@ class _Worker(uvicorn.Server):
             self.serving.set()
 
 
+def stop_with_parent() -> None:
+    """Have the kernel send this process SIGTERM when its parent dies, even killed (Linux), so
+    no worker serves on alone: it stops as on `billing-api` being stopped."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: a worker outlives a killed parent
+        pass
+
+
 def run_worker(settings: dict[str, Any], serving: EventType) -> None:
     """One worker: uvicorn with `settings` (its `Config` arguments) on a socket of its own."""
     os.setpgrp()  # a Ctrl-C reaches the parent alone, which stops each worker once
+    stop_with_parent()
     config = uvicorn.Config(**settings)
     _Worker(config, serving).run(sockets=[listening_socket(config.host, config.port)])
 

@@ -88,3 +88,14 @@ def test_workers_that_cannot_start_stop_the_server_with_an_error(tmp_path):
         with pytest.raises(RuntimeError, match="the API exited with 1"):
             api.start()
     assert "Address already in use" in api.log()
+
+
+def test_workers_stop_and_seal_their_files_when_the_parent_is_killed(start_api):
+    api = start_api("workers: 2")
+    workers = wait_until_each_listens(api, 2)
+    acknowledged = push_on_new_connections(api, api.key("usage:write"), "orphan", 10)
+    api.kill()
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, "no worker serves on without its parent"
+    landed = [event_id for ids in landed_by_process(api).values() for event_id in ids]
+    assert sorted(landed) == sorted(acknowledged)
