@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from billing_pipelines.defs.landing.columns import REJECTED_RECORDS
 from billing_pipelines.ingest_api.auth import BEARER_SECURITY, ContractsWriter, CustomersWriter, key_for
 from billing_pipelines.ingest_api.errors import error_responses
 from billing_pipelines.ingest_api.keys import ApiKey
@@ -41,8 +42,6 @@ from billing_pipelines.ingest_api.models import (
 )
 from billing_pipelines.ingest_api.requests import answer_once, json_array, json_response, read_body
 from billing_pipelines.ingest_api.spool import Placement
-
-REJECTED_RECORDS = "rejected_records"
 
 
 class DirectRoute(APIRoute):

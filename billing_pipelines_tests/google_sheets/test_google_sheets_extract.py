@@ -318,6 +318,11 @@ def test_column_letters():
 def test_unknown_datasets_and_template_columns_are_refused_before_reading(sheets):
     with pytest.raises(ValueError, match="unknown dataset 'invoices'"):
         google_sheets_dlt_source(sheets.client, SHEET, {"invoices": "Invoices"})
+    with pytest.raises(
+        ValueError,
+        match=r"unknown dataset 'rejected_records' \(expected one of customers, contracts, contract_items, usage_events\)",
+    ):
+        google_sheets_dlt_source(sheets.client, SHEET, {"rejected_records": "Rejects"})
     with pytest.raises(ValueError, match="contracts has no column plan_name"):
         google_sheets_dlt_source(sheets.client, SHEET, SEEDED_TABS, {"contracts": {"plan_name": "Plan"}})
     assert sheets.reads() == 0

@@ -50,7 +50,7 @@ from dlt.extract.source import DltSource
 from google.auth.exceptions import GoogleAuthError
 from google.oauth2 import service_account
 
-from billing_pipelines.config import PARTITIONED_DATASETS, GoogleSheetsSourceConfig
+from billing_pipelines.config import DATASETS, PARTITIONED_DATASETS, GoogleSheetsSourceConfig
 from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
 from billing_pipelines.lib.event_dates import with_event_dates
 from billing_pipelines.lib.http_client import ApiClient, RetryPolicy, SourceRequestError
@@ -349,8 +349,8 @@ def google_sheets_dlt_source(
     anything is read."""
     columns = columns or {}
     for dataset in {*tabs, *columns}:
-        if dataset not in LANDING_COLUMNS:
-            raise ValueError(f"{SOURCE}: unknown dataset '{dataset}' (expected one of {', '.join(LANDING_COLUMNS)})")
+        if dataset not in DATASETS:  # rejected_records is the push API's own, never a tab
+            raise ValueError(f"{SOURCE}: unknown dataset '{dataset}' (expected one of {', '.join(DATASETS)})")
     for dataset, renamed in columns.items():
         unknown = sorted(set(renamed) - set(LANDING_COLUMNS[dataset]))
         if unknown:
