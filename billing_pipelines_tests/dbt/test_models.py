@@ -746,6 +746,7 @@ def test_billable_usage_daily_only_for_known_customers(warehouse):
 
 # --- quarantine ----------------------------------------------------------------------------
 
+CONFLICT = "conflicting duplicate: event_id {} is already counted with other values (from {})"
 EXPECTED_QUARANTINE = [
     ("app_db", "contract_items", "contract_items item_id=102", "missing contract_id"),
     ("app_db", "contract_items", "contract_items item_id=103", "invalid pricing_model: 'freemium'"),
@@ -770,6 +771,9 @@ EXPECTED_QUARANTINE = [
     ("landing", "usage_events", "usage_a.csv:5", "unparsable quantity: 'lots'"),
     ("landing", "usage_events", "usage_a.csv:6", "unparsable event_timestamp: ''"),
     ("landing", "usage_events", "usage_a.csv:7", "wrong column count: expected 6 columns, found 7"),
+    # later copies of a counted event_id with other values: kept visible, never counted
+    ("landing", "usage_events", "usage_b.csv:2", CONFLICT.format("DUP", "landing")),  # quantity 100, not 1
+    ("landing", "usage_events", "usage_b.csv:4", CONFLICT.format("1", "app_db")),  # without the app's properties
 ]
 
 
