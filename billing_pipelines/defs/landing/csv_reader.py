@@ -3,8 +3,9 @@
 DuckDB's reader does the parsing (never a Python row loop). Rows it cannot split (wrong
 number of fields, bytes that are not UTF-8) come back from its reject store and are kept as
 rows with `_parse_error` and `_raw_line`, so they reach the quarantine with file and line.
-A file whose header is not one of the known column sets, or that cannot be read at all, is
-rejected whole.
+The reader is told the file's own (validated) header instead of sniffing the format, so one
+bad row, such as a line over DuckDB's maximum line size, costs only that row. A file whose
+header is not one of the known column sets, or that cannot be read at all, is rejected whole.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ import pyarrow.compute as pc
 
 from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
 from billing_pipelines.lib.event_dates import distinct_days, with_event_dates
+
+RAW_LINE_CHARACTERS = 2_000
+"""How much of an unsplittable line `_raw_line` keeps (the bound `extract.PAYLOAD_CHARACTERS`
+puts on a rejected file's payload): enough to find the row, never a multi-megabyte value."""
+MESSAGE_CHARACTERS = 500
+"""How much of DuckDB's explanation a whole-file rejection keeps."""
 
 
 class RejectedFile(ValueError):
@@ -62,6 +69,9 @@ def check_columns(dataset: str, header: list[str]) -> None:
 def record_start_lines(data: bytes) -> list[int]:
     """1-based line on which each data record starts (blank lines skipped, quoted newlines
     kept inside their record): the `line` a user looks up in their editor."""
+    # A field may be as long as the file (DuckDB rejects lines over its limit, but they must
+    # still be counted); only ever raise the module-wide limit, so concurrent callers agree.
+    csv.field_size_limit(max(csv.field_size_limit(), len(data)))
     reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""))
     next(reader, None)
     starts, previous_end = [], reader.line_num
@@ -81,34 +91,55 @@ def reject_reason(error_type: str, message: str) -> str:
         return "wrong column count"
     if error_type == "INVALID ENCODING":
         return "invalid encoding: line is not valid UTF-8"
+    if error_type == "LINE SIZE OVER MAXIMUM":
+        limit = re.search(r"Maximum line size of (\d+) bytes", message)
+        return f"line too long: more than {int(limit[1]):,} bytes" if limit else "line too long"
     return f"unparsable CSV row: {message.splitlines()[0] if message else error_type}"
+
+
+def unreadable_reason(error: duckdb.Error) -> str:
+    """The rejection reason for a file DuckDB could not read: its summary and cause lines,
+    without the echoed file content (`Original Line`) or the list of reader options."""
+    kept = []
+    for line in str(error).splitlines():
+        if not line.strip() or line.startswith("Possible"):
+            break
+        if not line.startswith("Original Line"):
+            kept.append(line.strip())
+    return f"unreadable file: {'; '.join(kept)[:MESSAGE_CHARACTERS]}"
 
 
 def parse_landing_csv(path: Path, dataset: str, origin: FileOrigin) -> pa.Table:
     """All of the file's rows: parsed ones with their values as text, unsplittable ones with
     `_parse_error`; each with `_file`, `_file_digest`, `_line` and `_received_at`."""
     data = path.read_bytes()
-    check_columns(dataset, read_header(data))
+    header = read_header(data)
+    check_columns(dataset, header)
     columns = LANDING_COLUMNS[dataset]
     connection = duckdb.connect()
     try:
         rows = connection.sql(
-            "SELECT * FROM read_csv(?, header = true, all_varchar = true, delim = ',', quote = '\"',"
-            " escape = '\"', store_rejects = true, parallel = false, strict_mode = true)",
-            params=[str(path)],
+            "SELECT * FROM read_csv(?, header = true, auto_detect = false, columns = ?, delim = ',',"
+            " quote = '\"', escape = '\"', store_rejects = true, parallel = false, strict_mode = true)",
+            params=[str(path), {name: "VARCHAR" for name in header}],
         ).to_arrow_table()
         rejects = connection.sql(
             "SELECT line, any_value(error_type) AS error_type, any_value(error_message) AS message,"
             " any_value(csv_line) AS csv_line FROM reject_errors GROUP BY line ORDER BY line"
         ).fetchall()
     except duckdb.Error as error:
-        raise RejectedFile(f"unreadable file: {str(error).splitlines()[0]}") from None
+        raise RejectedFile(unreadable_reason(error)) from None
     finally:
         connection.close()
 
     rows = rows.select([name for name in columns])
     rejected_lines = {line for line, *_ in rejects}
     starts = record_start_lines(data)
+    if rows.num_rows + len(rejects) < len(starts):  # records vanished, e.g. a quote never closed
+        raise RejectedFile(
+            f"unreadable file: only {rows.num_rows + len(rejects)} of {len(starts)} records could be read"
+            " (is a quoted value missing its closing quote?)"
+        )
     good_lines = [line for line in starts if line not in rejected_lines]
     if len(good_lines) != rows.num_rows:  # the two readers disagree: number rows in file order
         good_lines = list(range(2, 2 + rows.num_rows))
@@ -118,7 +149,7 @@ def parse_landing_csv(path: Path, dataset: str, origin: FileOrigin) -> pa.Table:
         origin,
         [line for line, *_ in rejects],
         [reject_reason(kind, message) for _, kind, message, _ in rejects],
-        [csv_line for *_, csv_line in rejects],
+        [csv_line[:RAW_LINE_CHARACTERS] if csv_line else csv_line for *_, csv_line in rejects],
     )
     combined = pa.concat_tables([parsed, unsplit])
     return combined.take(pc.sort_indices(combined, [("_line", "ascending")]))
