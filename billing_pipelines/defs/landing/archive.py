@@ -1,6 +1,6 @@
 """The landing zone on disk: inbox folders, the archive and the rejected files.
 
-    landing/<dataset>/                      inbox: users drop CSV files here
+    landing/<dataset>/                      inbox: users drop CSV files here (subfolders too)
     landing/archive/<dataset>/<digest>__<name>       accepted files, never deleted
     landing/rejected/<dataset>/<digest>__<name>      files rejected whole, kept for review
     … each with a `.json` record beside it: dataset, name, digest, arrival, event days, reason
@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
@@ -75,29 +77,94 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+CSV_SUFFIX = ".csv"
+COMPRESSED_SUFFIXES = frozenset({".gz", ".zip", ".bz2", ".xz", ".zst", ".7z", ".tgz"})
+TEMPORARY_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", "~")
+WHAT_IS_READ = "expected a .csv file (text, comma-separated, UTF-8)"
+
+
+def left_alone(name: str) -> bool:
+    """Whether an inbox entry is not ours to take: hidden (`.DS_Store`, an rsync or editor
+    temporary `.name.xyz`, a hidden folder), an Office lock file (`~$name`), or a copy still in
+    progress or a backup (a name ending in `.tmp`, `.temp`, `.part`, `.partial`, `.crdownload`
+    or `~`, any case). Such a file stays where it is, and such a folder is not entered: moving
+    it would take half a file, or a file that is not a user's drop."""
+    return name.startswith((".", "~$")) or name.lower().endswith(TEMPORARY_SUFFIXES)
+
+
+def name_problem(name: str) -> str | None:
+    """Why a dropped file is not read, judged by its name alone; None for a `.csv` file (any
+    case). The reason is the one the quarantine shows for the file."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix == CSV_SUFFIX:
+        return None
+    if name != name.rstrip():
+        return f"unsupported file name {PurePosixPath(name).name!r}: it ends in whitespace; {WHAT_IS_READ}"
+    if suffix in COMPRESSED_SUFFIXES:
+        return f"compressed file '{suffix}': compressed files are not read; decompress it first and drop the .csv file"
+    kind = f"'{suffix}'" if suffix else "(no extension)"
+    return f"unsupported file type {kind}: {WHAT_IS_READ}"
+
+
+def _dropped_files(folder: Path) -> Iterator[Path]:
+    """Every regular file under an inbox folder, at any depth, except those left alone."""
+    for directory, subfolders, names in os.walk(folder):
+        subfolders[:] = [name for name in subfolders if not left_alone(name)]
+        for name in names:
+            path = Path(directory, name)
+            if not left_alone(name) and path.is_file():
+                yield path
+
+
 def inbox_files(root: Path) -> list[tuple[str, Path]]:
-    """CSV files waiting in the inbox folders, oldest first."""
-    waiting = [
-        (dataset, path) for dataset in LANDING_COLUMNS for path in (root / dataset).glob("*.csv") if path.is_file()
-    ]
-    return sorted(waiting, key=lambda item: (item[1].stat().st_mtime, item[1].name))
+    """Files waiting in the inbox folders `root/<dataset>/` (subfolders included), oldest
+    first. Every file is listed, not only `.csv` ones, so that none waits forever unexplained:
+    `accept_file` rejects what it cannot read, with the reason. Only the dataset folders are
+    looked into: `archive/`, `rejected/`, the push API's `.spool/` and the other folders beside
+    them are never an inbox."""
+    waiting = [(dataset, path) for dataset in LANDING_COLUMNS for path in _dropped_files(root / dataset)]
+    return sorted(waiting, key=lambda item: (item[1].stat().st_mtime, item[1].as_posix()))
+
+
+def _seen_before(root: Path, dataset: str, digest: str, readable_name: bool) -> bool:
+    """Whether these bytes were archived or rejected before. A file rejected for its name only
+    (`name_problem`) was never read, so it does not stand for its content: the same bytes
+    dropped again under a `.csv` name are read (the user renamed the file as the reason said)."""
+    if next((root / ARCHIVE / dataset).glob(f"{digest}__*{RECORD_SUFFIX}"), None) is not None:
+        return True
+    rejected = (root / REJECTED / dataset).glob(f"{digest}__*{RECORD_SUFFIX}")
+    return any(
+        not readable_name or name_problem(LandedFile.from_json(path.read_text()).name) is None for path in rejected
+    )
+
+
+def _stored_name(digest: str, path: Path) -> str:
+    """`<digest>__<name>` in archive/ or rejected/; a dropped `.json` file gets `.dropped` added,
+    so that it is never taken for a record (records are found by their `.json` ending)."""
+    stored_name = f"{digest}__{path.name}"
+    return stored_name + ".dropped" if stored_name.lower().endswith(RECORD_SUFFIX) else stored_name
 
 
 def accept_file(root: Path, dataset: str, path: Path, now: datetime) -> LandedFile | None:
     """Validate an inbox file and move it to the archive (or, if unusable, to rejected/).
 
+    The file keeps the name the user sees in the inbox, its path under `root/<dataset>/`
+    (`2026/11/meter.csv`): the quarantine and the canonical tables name it so. A file that is
+    not a `.csv` is rejected without being read (`name_problem`).
+
     Returns None when identical content was accepted before (the inbox copy is removed: the
     archive already holds it, so the same events are never counted twice)."""
+    name = path.relative_to(root / dataset).as_posix()
+    problem = name_problem(name)
     digest = file_digest(path)
-    seen_before = (
-        next((root / folder / dataset).glob(f"{digest}__*{RECORD_SUFFIX}"), None) for folder in (ARCHIVE, REJECTED)
-    )
-    if any(seen_before):
+    if _seen_before(root, dataset, digest, readable_name=problem is None):
         path.unlink()
         return None
-    stored_name = f"{digest}__{path.name}"
-    landed = LandedFile(dataset, path.name, digest, now, stored_as=f"{ARCHIVE}/{dataset}/{stored_name}")
+    stored_name = _stored_name(digest, path)
+    landed = LandedFile(dataset, name, digest, now, stored_as=f"{ARCHIVE}/{dataset}/{stored_name}")
     try:
+        if problem is not None:
+            raise RejectedFile(problem)
         rows = parse_landing_csv(path, dataset, landed.origin)
         if dataset == "usage_events":
             days = tuple(event_days(rows))
@@ -106,7 +173,7 @@ def accept_file(root: Path, dataset: str, path: Path, now: datetime) -> LandedFi
             landed = LandedFile(**{**asdict(landed), "event_days": days})
     except RejectedFile as rejection:
         landed = LandedFile(
-            dataset, path.name, digest, now, stored_as=f"{REJECTED}/{dataset}/{stored_name}", reason=str(rejection)
+            dataset, name, digest, now, stored_as=f"{REJECTED}/{dataset}/{stored_name}", reason=str(rejection)
         )
     target = root / landed.stored_as
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,10 @@ LANDING_USAGE_JOB = "landing_usage_by_day"
 LANDING_STATE_JOB = "landing_state_sync"
 
 
-def _key(parts: Iterable[str]) -> str:
+def _key(files: Iterable[LandedFile]) -> str:
+    """A run key part for landed files: their contents and arrivals. The same bytes landed
+    again later (a file first rejected for its name, then dropped as .csv) are a new landing."""
+    parts = (f"{f.digest}@{f.received_at.isoformat()}" for f in files)
     return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
@@ -26,14 +29,14 @@ def plan_runs(files: list[LandedFile]) -> list[dg.RunRequest]:
     """Runs for newly landed files: usage files re-run exactly the days their events fall on
     (late data re-runs old days), one run per consecutive range; state files, the push API's
     rejected records and files rejected whole one state run (it loads them and rebuilds what
-    reads them, quarantine included). Run keys derive from the files' digests, so a file never
-    launches twice."""
+    reads them, quarantine included). Run keys derive from the files' digests and arrivals, so
+    a landed file never launches twice."""
     usage = [f for f in files if f.dataset == "usage_events" and f.reason is None]
     others = [f for f in files if f not in usage]
     requests = []
     days = [day for f in usage for day in f.event_days]
     for first, last in contiguous_day_ranges(days):
-        touching = [f.digest for f in usage if any(first <= day <= last for day in f.event_days)]
+        touching = [f for f in usage if any(first <= day <= last for day in f.event_days)]
         requests.append(
             dg.RunRequest(
                 job_name=LANDING_USAGE_JOB,
@@ -42,7 +45,7 @@ def plan_runs(files: list[LandedFile]) -> list[dg.RunRequest]:
             )
         )
     if others:
-        requests.append(dg.RunRequest(job_name=LANDING_STATE_JOB, run_key=f"state:{_key(f.digest for f in others)}"))
+        requests.append(dg.RunRequest(job_name=LANDING_STATE_JOB, run_key=f"state:{_key(others)}"))
     return requests
 
 
