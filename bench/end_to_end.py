@@ -93,7 +93,7 @@ def main() -> None:
         check=True,
     )  # fmt: skip
     expected = json.loads(app_db.with_name("expected.json").read_text())
-    accept_inbox(config.landing_path, datetime.now(UTC))
+    accept_inbox(config.landing_path, datetime.now(UTC), config.event_time_range)
     events = expected["counts"]["usage_events"]
 
     from billing_pipelines.definitions import build_definitions

@@ -147,7 +147,7 @@ def run_company(events: int, days: int, today: date) -> ScaleResult:
         check=True, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     expected = json.loads(app_db.with_name("expected.json").read_text())["counts"]["usage_events"]
-    accept_inbox(config.landing_path, datetime.now(UTC))
+    accept_inbox(config.landing_path, datetime.now(UTC), config.event_time_range)
 
     print(f"{name} historical migration {config.history_start} .. {last} …", flush=True)
     migration = measure_command(job_execute(config.history_start, last), env, root / "migration.log")

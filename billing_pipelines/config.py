@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,6 +21,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from billing_pipelines.lib.event_time_range import EventTimeRange
 
 CONFIG_ENV = "BILLING_CONFIG"
 WAREHOUSE_ENV = "BILLING_WAREHOUSE"
@@ -440,7 +442,6 @@ class IngestApiConfig(_Strict):
     event_index_max_ids: int = Field(
         5_000_000, ge=1000, description="most event ids the API keeps in memory for that answer (~150 bytes each)"
     )
-    future_tolerance_minutes: float = Field(60, ge=0, description="how far ahead of now an event timestamp may lie")
     segment_seconds: float = Field(
         5, gt=0, le=3600, description="how long pushes collect in one landing file before the sensor may take it"
     )
@@ -458,6 +459,12 @@ class BillingConfig(_Strict):
     """Everything `billing.yaml` declares."""
 
     history_start: date = Field(description="first day of usage history (UTC), YYYY-MM-DD")
+    future_tolerance_minutes: float = Field(
+        60,
+        ge=0,
+        le=525_600,
+        description="how far after its arrival a usage event's timestamp may lie; later ones are quarantined",
+    )
     memory_budget: str = Field("2GiB", description="most memory one run may use, all engines together")
     warehouse: WarehouseConfig = DuckDBWarehouseConfig()
     landing: LandingConfig = LandingConfig()
@@ -498,6 +505,11 @@ class BillingConfig(_Strict):
     @property
     def memory_budget_mib(self) -> float:
         return memory_size_mib(self.memory_budget)
+
+    @property
+    def event_time_range(self) -> EventTimeRange:
+        """The event times a usage record may have to be billed (every channel applies it)."""
+        return EventTimeRange(self.history_start, timedelta(minutes=self.future_tolerance_minutes))
 
     @property
     def enabled_sources(self) -> dict[str, PulledSource | ApiSource]:

@@ -20,6 +20,7 @@ from billing_pipelines.defs.landing.sensors import LANDING_USAGE_JOB
 from billing_pipelines.defs.sync.jobs import SYNC_JOB
 from billing_pipelines.lib.runs import failure_messages, run_days
 from billing_pipelines.sandbox.generate import generate_company
+from billing_pipelines_tests.event_times import TEST_EVENT_TIMES
 
 FIRST, LAST = date(2026, 8, 27), date(2026, 9, 30)
 CONFIG = """\
@@ -119,7 +120,7 @@ class Sandbox:
 def sandbox(tmp_path_factory):
     saved = dict(os.environ)
     sandbox = Sandbox(tmp_path_factory.mktemp("sandbox"))
-    accept_inbox(sandbox.root / "landing", datetime(2026, 10, 1, 6, tzinfo=UTC))
+    accept_inbox(sandbox.root / "landing", datetime(2026, 10, 1, 6, tzinfo=UTC), TEST_EVENT_TIMES)
     sandbox.run(SYNC_JOB, date(2026, 8, 1), LAST)
     yield sandbox
     os.environ.clear()

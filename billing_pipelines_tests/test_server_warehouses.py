@@ -58,6 +58,7 @@ from billing_pipelines.sandbox.generate import generate_company
 from billing_pipelines.sandbox.snowflake_standin import STANDIN_PASSWORD, running_snowflake
 from billing_pipelines_tests.conftest import POSTGRES_ADMIN_URL, scratch_database
 from billing_pipelines_tests.dbt.test_models import LandingFile, add_landing_rows, create_raw_tables
+from billing_pipelines_tests.event_times import TEST_EVENT_TIMES
 from billing_pipelines_tests.test_end_to_end import CONFIG, ITEMS_VIEW
 
 CANONICAL = {  # every canonical table and view, without the columns that record load time
@@ -392,7 +393,7 @@ class Company:
         )  # fmt: skip
         with sqlite3.connect(root / "app_db.sqlite") as app_db:
             app_db.execute(ITEMS_VIEW)
-        accept_inbox(root / "landing", ACCEPTED_AT)
+        accept_inbox(root / "landing", ACCEPTED_AT, TEST_EVENT_TIMES)
         self.instance = dg.DagsterInstance.ephemeral()
         self.defs = self.load()
 

@@ -11,7 +11,6 @@ import gc
 import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -20,10 +19,10 @@ from billing_pipelines.ingest_api import manual, push, source_webhooks, uploads
 from billing_pipelines.ingest_api.auth import RateLimiter
 from billing_pipelines.ingest_api.errors import install_error_handlers
 from billing_pipelines.ingest_api.keys import KeyStore
-from billing_pipelines.ingest_api.models import EventTimeRange
 from billing_pipelines.ingest_api.replay import IdempotencyStore, RecentEventIds
 from billing_pipelines.ingest_api.spool import LandingSpool
 from billing_pipelines.ingest_api.state import open_state
+from billing_pipelines.lib.event_time_range import EventTimeRange
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Services:
                 settings.requests_per_second / settings.workers, max(1, settings.burst // settings.workers)
             ),
             idempotency=IdempotencyStore(state, settings.idempotency_hours),
-            event_time_range=EventTimeRange(config.history_start, timedelta(minutes=settings.future_tolerance_minutes)),
+            event_time_range=config.event_time_range,
             spool=LandingSpool(
                 config.landing_path,
                 settings.segment_seconds,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, NotRequired
 
@@ -114,30 +114,6 @@ class Rejection:
     index: int
     reason: str
     payload: str
-
-
-@dataclass(frozen=True)
-class EventTimeRange:
-    """The event times that have a partition: from `history_start` to a little ahead of now."""
-
-    history_start: date
-    future_tolerance: timedelta
-
-    def bounds(self, now: datetime) -> tuple[datetime, datetime]:
-        """The earliest and the latest event time accepted at `now`."""
-        return datetime.combine(self.history_start, datetime.min.time(), UTC), now + self.future_tolerance
-
-    def problem(self, timestamp: datetime, now: datetime) -> str | None:
-        """Why `timestamp` has no partition at `now`, or None."""
-        start = self.bounds(now)[0]
-        if timestamp < start:
-            return (
-                f"timestamp {timestamp.isoformat()} is before history_start {self.history_start}: no partition holds it"
-            )
-        if timestamp > now + self.future_tolerance:
-            minutes = int(self.future_tolerance.total_seconds() // 60)
-            return f"timestamp {timestamp.isoformat()} is more than {minutes} minutes in the future"
-        return None
 
 
 def validate_records(model: type[_Record], items: Sequence[Any]) -> tuple[list[tuple[int, _Record]], list[Rejection]]:

@@ -28,7 +28,6 @@ from billing_pipelines.ingest_api.models import (
     MAX_RECORDS_PER_REQUEST,
     ContractIn,
     CustomerIn,
-    EventTimeRange,
     Rejection,
     UsageEventIn,
     contract_item_rows,
@@ -42,6 +41,7 @@ from billing_pipelines.ingest_api.models import (
 )
 from billing_pipelines.ingest_api.requests import answer_once, json_array, json_response, read_body
 from billing_pipelines.ingest_api.spool import Placement
+from billing_pipelines.lib.event_time_range import EventTimeRange
 
 
 class DirectRoute(APIRoute):

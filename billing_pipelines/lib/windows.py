@@ -7,7 +7,6 @@ same window, so re-running it replaces exactly those days.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -34,9 +33,9 @@ class Window:
         return cls(day_start(first), day_start(last + timedelta(days=1)))
 
     @property
-    def dbt_vars_json(self) -> str:
+    def dbt_vars(self) -> dict[str, str]:
         """The window as the `min_date`/`max_date` vars the partitioned dbt models read."""
-        return json.dumps({"min_date": self.start.isoformat(), "max_date": self.end.isoformat()})
+        return {"min_date": self.start.isoformat(), "max_date": self.end.isoformat()}
 
 
 def day_start(day: date) -> datetime:

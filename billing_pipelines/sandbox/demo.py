@@ -143,7 +143,7 @@ def demo(config: BillingConfig, console: Console, first: date, last: date, today
     stage.done(f"{expected['counts']['customers']:,} customers, {expected['counts']['usage_events']:,} usage events")
 
     stage = console.stage(2, STAGES, "Accepting the landing files, as the landing sensor does")
-    landed = accept_inbox(config.landing_path, datetime.now(UTC))
+    landed = accept_inbox(config.landing_path, datetime.now(UTC), config.event_time_range)
     stage.done(f"{len(landed)} files, {sum(f.reason is not None for f in landed)} rejected whole")
 
     sandbox_secrets(config)

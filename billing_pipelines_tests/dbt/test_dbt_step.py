@@ -86,8 +86,12 @@ def run(tmp_path, monkeypatch):
     return materialize
 
 
+RANGE_VARS = {"history_start": "2026-08-01", "future_tolerance_minutes": 60.0}
+
+
 def window_vars(first: str, end: str) -> list[str]:
-    return ["--vars", json.dumps({"min_date": f"{first}T00:00:00+00:00", "max_date": f"{end}T00:00:00+00:00"})]
+    window = {"min_date": f"{first}T00:00:00+00:00", "max_date": f"{end}T00:00:00+00:00"}
+    return ["--vars", json.dumps(RANGE_VARS | window)]
 
 
 def test_all_models_are_one_multi_asset_partitioned_as_the_project_tags_them(manifest):
@@ -121,14 +125,13 @@ def test_an_unpartitioned_run_passes_no_window_and_builds_in_the_same_build_what
         for uid in manifest["parent_map"]["model.billing_pipelines.customers"]
         if uid.startswith("model.")
     }
-    assert build[:2] == ["build", "--select"] and parents <= set(build[2].split())
-    assert "customers" not in build[2].split()
-    assert "--vars" not in build
+    assert build[:4] == ["build", "--vars", json.dumps(RANGE_VARS), "--select"]  # the event-time range, no window
+    assert parents <= set(build[4].split()) and "customers" not in build[4].split()
 
 
 def test_a_partitioned_run_building_only_unpartitioned_models_passes_no_window(run):
     [(build, _)] = run(selection=[CUSTOMERS], tags={"dagster/partition": "2026-09-05"})
-    assert build[0] == "build" and "--vars" not in build
+    assert build[:3] == ["build", "--vars", json.dumps(RANGE_VARS)]
 
 
 def test_each_invocation_starts_from_the_parse_its_last_twin_left(run):

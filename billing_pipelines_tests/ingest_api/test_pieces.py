@@ -22,7 +22,6 @@ from billing_pipelines.ingest_api.main import main
 from billing_pipelines.ingest_api.models import (
     ContractIn,
     CustomerIn,
-    EventTimeRange,
     UsageEventIn,
     contract_item_rows,
     contract_row,
@@ -36,6 +35,7 @@ from billing_pipelines.ingest_api.push import read_usage_events
 from billing_pipelines.ingest_api.replay import IdempotencyConflict, IdempotencyStore, RecentEventIds
 from billing_pipelines.ingest_api.spool import SPOOL, LandingSpool, recover_abandoned, usage_csv_lines
 from billing_pipelines.ingest_api.state import STATE_FILE, open_state
+from billing_pipelines.lib.event_time_range import EventTimeRange
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 

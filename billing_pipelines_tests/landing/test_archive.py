@@ -9,6 +9,7 @@ from billing_pipelines.defs.landing.archive import (
     landed_files,
 )
 from billing_pipelines.lib.windows import Window
+from billing_pipelines_tests.event_times import TEST_EVENT_TIMES
 
 NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
 
@@ -16,7 +17,7 @@ NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
 def test_accepted_file_moves_to_archive_with_its_event_days(tmp_path, write_usage_csv):
     root = tmp_path / "landing"
     write_usage_csv("a.csv", b"e1,C,m,1,2026-09-01T10:00:00Z,{}\ne2,C,m,1,2026-09-03T10:00:00Z,{}\n")
-    [landed] = accept_inbox(root, NOW)
+    [landed] = accept_inbox(root, NOW, TEST_EVENT_TIMES)
     assert landed.reason is None and landed.event_days == (date(2026, 9, 1), date(2026, 9, 3))
     assert not (root / "usage_events" / "a.csv").exists()
     assert (root / landed.stored_as).read_bytes().startswith(b"event_id,")
@@ -29,9 +30,9 @@ def test_the_same_content_dropped_twice_is_archived_once(tmp_path, write_usage_c
     root = tmp_path / "landing"
     body = b"e1,C,m,1,2026-09-01T10:00:00Z,{}\n"
     write_usage_csv("a.csv", body)
-    assert len(accept_inbox(root, NOW)) == 1
+    assert len(accept_inbox(root, NOW, TEST_EVENT_TIMES)) == 1
     write_usage_csv("a_again.csv", body)
-    assert accept_inbox(root, NOW) == []
+    assert accept_inbox(root, NOW, TEST_EVENT_TIMES) == []
     assert not (root / "usage_events" / "a_again.csv").exists()
     assert len(landed_files(root, ARCHIVE)) == 1
 
@@ -39,10 +40,31 @@ def test_the_same_content_dropped_twice_is_archived_once(tmp_path, write_usage_c
 def test_unusable_files_are_kept_under_rejected_with_the_reason(tmp_path, write_usage_csv):
     root = tmp_path / "landing"
     write_usage_csv("stripe.csv", b"ch_1,100,2026-09-01,cus_1\n", header=b"id,amount,created,customer\n")
-    write_usage_csv("no_times.csv", b"e1,C,m,1,soon,{}\n")
-    rejected = {f.name: f for f in accept_inbox(root, NOW)}
-    assert rejected["stripe.csv"].reason.startswith("unknown column set: expected ['event_id'")
-    assert rejected["no_times.csv"].reason == "unreadable file: no row has a parsable event_timestamp"
-    assert {f.name for f in landed_files(root, REJECTED)} == {"stripe.csv", "no_times.csv"}
-    assert all((root / f.stored_as).exists() for f in rejected.values())
+    [rejected] = accept_inbox(root, NOW, TEST_EVENT_TIMES)
+    assert rejected.reason.startswith("unknown column set: expected ['event_id'")
+    assert landed_files(root, REJECTED) == [rejected]
+    assert (root / rejected.stored_as).exists()
     assert landed_files(root, ARCHIVE) == []
+
+
+def test_only_days_within_the_event_time_range_are_a_files_partitions(tmp_path, write_usage_csv):
+    root = tmp_path / "landing"
+    write_usage_csv(
+        "mixed.csv",
+        b"e1,C,m,1,2026-07-31T23:59:59Z,{}\n"  # before history_start 2026-08-01
+        b"e2,C,m,1,2026-08-01T00:00:00Z,{}\n"  # its first instant
+        b"e3,C,m,1,2026-11-27T10:00:00Z,{}\n"  # an hour after arrival (09:00): the tolerance
+        b"e4,C,m,1,2026-11-27T10:00:01Z,{}\n"  # past it
+        b"e5,C,m,1,2031-05-05T00:00:00Z,{}\n",
+    )
+    [landed] = accept_inbox(root, NOW, TEST_EVENT_TIMES)
+    assert landed.reason is None and landed.event_days == (date(2026, 8, 1), date(2026, 11, 27))
+
+
+def test_a_file_with_no_event_in_range_is_loaded_with_the_run_of_its_arrival_day(tmp_path, write_usage_csv):
+    # every row is quarantined with its reason by that run, rather than the file waiting forever
+    root = tmp_path / "landing"
+    write_usage_csv("no_times.csv", b"e1,C,m,1,soon,{}\ne2,C,m,1,2020-01-01T00:00:00Z,{}\n")
+    [landed] = accept_inbox(root, NOW, TEST_EVENT_TIMES)
+    assert landed.reason is None and landed.event_days == (NOW.date(),)
+    assert landed_files(root, ARCHIVE) == [landed]

@@ -27,7 +27,7 @@ def test_materialize_landing_usage_through_dbt(project_config, tmp_path, write_u
         b"e3,CUS-1,api_calls,lots,2026-09-01T12:00:00Z,{}\n"
         b"e4,CUS-2,api_calls,1,2026-09-02T00:00:00Z,{}\n",  # the next day: outside this run
     )
-    accept_inbox(config.landing_path, datetime(2026, 9, 3, tzinfo=UTC))
+    accept_inbox(config.landing_path, datetime(2026, 9, 3, tzinfo=UTC), config.event_time_range)
     defs = build_definitions()
     first = datetime(2026, 9, 1).date()
 

@@ -18,6 +18,7 @@ from billing_pipelines.defs.landing.columns import LANDING_COLUMNS, REJECTED_REC
 from billing_pipelines.defs.landing.sensors import LANDING_STATE_JOB
 from billing_pipelines.defs.sync.jobs import STATE_JOB, SYNC_JOB
 from billing_pipelines.lib.runs import failure_messages, run_days
+from billing_pipelines_tests.event_times import TEST_EVENT_TIMES
 
 RAW_KEY = dg.AssetKey(["raw_landing", REJECTED_RECORDS])
 QUARANTINE_KEY = dg.AssetKey(["billing", "quarantine"])
@@ -66,7 +67,7 @@ def test_rejected_records_is_a_landing_dataset_with_the_api_columns():
 def test_a_rejected_records_file_is_archived_like_any_landing_file(tmp_path):
     root = tmp_path / "landing"
     drop(root, "api-20261129T034000-a-000001.csv", api_rejections_file())
-    [landed] = accept_inbox(root, datetime(2026, 11, 29, 3, 45, tzinfo=UTC))
+    [landed] = accept_inbox(root, datetime(2026, 11, 29, 3, 45, tzinfo=UTC), TEST_EVENT_TIMES)
     assert (landed.dataset, landed.reason, landed.event_days) == (REJECTED_RECORDS, None, ())
     assert landed_files(root, dataset=REJECTED_RECORDS) == [landed]
     assert not list((root / REJECTED_RECORDS).glob("*.csv"))

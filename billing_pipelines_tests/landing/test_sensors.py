@@ -9,6 +9,7 @@ from billing_pipelines.defs.landing.archive import LandedFile
 from billing_pipelines.defs.landing.sensors import LANDING_STATE_JOB, LANDING_USAGE_JOB, landing_sensor, plan_runs
 
 NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
+HISTORY_START = date(2026, 8, 1)
 
 
 def usage_file(digest: str, *days: date) -> LandedFile:
@@ -16,25 +17,32 @@ def usage_file(digest: str, *days: date) -> LandedFile:
 
 
 def test_a_late_file_reruns_only_its_old_day():
-    [request] = plan_runs([usage_file("late", date(2026, 9, 2))])
+    [request] = plan_runs([usage_file("late", date(2026, 9, 2))], HISTORY_START)
     assert request.job_name == LANDING_USAGE_JOB
     assert request.partition_key_range == dg.PartitionKeyRange("2026-09-02", "2026-09-02")
 
 
 def test_days_of_several_files_merge_into_consecutive_ranges_with_stable_keys():
     files = [usage_file("a", date(2026, 9, 1), date(2026, 9, 2)), usage_file("b", date(2026, 9, 3), date(2026, 9, 9))]
-    requests = plan_runs(files)
+    requests = plan_runs(files, HISTORY_START)
     assert [r.partition_key_range for r in requests] == [
         dg.PartitionKeyRange("2026-09-01", "2026-09-03"),
         dg.PartitionKeyRange("2026-09-09", "2026-09-09"),
     ]
-    assert [r.run_key for r in plan_runs(list(reversed(files)))] == [r.run_key for r in requests]
+    assert [r.run_key for r in plan_runs(list(reversed(files)), HISTORY_START)] == [r.run_key for r in requests]
+
+
+def test_no_run_asks_for_a_day_before_history_start():
+    # a file archived before history_start was moved later: its other days still run
+    [request] = plan_runs([usage_file("old", date(2026, 7, 30), date(2026, 7, 31), date(2026, 8, 1))], HISTORY_START)
+    assert request.partition_key_range == dg.PartitionKeyRange("2026-08-01", "2026-08-01")
+    assert plan_runs([usage_file("older", date(2026, 7, 31))], HISTORY_START) == []
 
 
 def test_state_and_rejected_files_launch_one_state_run():
     customers = LandedFile("customers", "c.csv", "c1", NOW, "archive/customers/c1")
     rejected = LandedFile("usage_events", "x.csv", "x1", NOW, "rejected/usage_events/x1", reason="unknown column set")
-    [request] = plan_runs([customers, rejected])
+    [request] = plan_runs([customers, rejected], HISTORY_START)
     assert request.job_name == LANDING_STATE_JOB and request.partition_key_range is None
 
 

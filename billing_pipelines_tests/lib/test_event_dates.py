@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from billing_pipelines.lib.event_dates import EVENT_DATE_COLUMN, distinct_days, event_dates, with_event_dates
+from billing_pipelines.lib.event_time_range import EventTimeRange
 
 TEXTS = [
     "2026-09-01 23:59:59",  # SQLite text, UTC
@@ -78,3 +79,22 @@ def test_typed_timestamps_get_the_day_staging_parses_in_any_unit_and_zone(unit, 
     assert expected == [date(2026, 9, 1), date(2026, 9, 2), date(1969, 12, 31), None]
     assert event_dates(values).to_pylist() == expected
     assert event_dates(pa.chunked_array([values[:1], values[1:]])).to_pylist() == expected
+
+
+def test_a_time_outside_the_event_time_range_has_no_day():
+    arrived = datetime(2026, 11, 27, 9, tzinfo=UTC)
+    in_range = EventTimeRange(date(2026, 8, 1), timedelta(minutes=60))
+    texts = [
+        "2026-07-31T23:59:59Z",  # before history_start
+        "2026-08-01T01:00:00+01:00",  # its first instant, written with an offset
+        "2026-11-27T10:00:00Z",  # the tolerance's last instant
+        "2026-11-27T10:00:00.000001Z",  # past it
+        "2031-05-05",
+        "soon",
+    ]
+    table = pa.table(
+        {"event_timestamp": texts, "_received_at": pa.array([arrived] * len(texts), pa.timestamp("us", tz="UTC"))}
+    )
+    days = with_event_dates(table, in_range=in_range)[EVENT_DATE_COLUMN].to_pylist()
+    assert days == [None, date(2026, 8, 1), date(2026, 11, 27), None, None, None]
+    assert with_event_dates(table)[EVENT_DATE_COLUMN].to_pylist()[0] == date(2026, 7, 31)  # no range: dated

@@ -1,6 +1,5 @@
 """Partition-window arithmetic: which event times a run covers and which days it re-runs."""
 
-import json
 from datetime import UTC, date, datetime
 
 import pytest
@@ -12,7 +11,7 @@ def test_window_for_days_is_half_open_over_whole_utc_days():
     window = Window.for_days(date(2026, 9, 1), date(2026, 9, 3))
     assert window.start == datetime(2026, 9, 1, tzinfo=UTC)
     assert window.end == datetime(2026, 9, 4, tzinfo=UTC)
-    assert json.loads(window.dbt_vars_json) == {
+    assert window.dbt_vars == {
         "min_date": "2026-09-01T00:00:00+00:00",
         "max_date": "2026-09-04T00:00:00+00:00",
     }

@@ -109,7 +109,7 @@ def test_quarantine_by_reason_for_a_landing_file_with_a_bad_row_and_a_rejected_f
         "e3,CUS-2,api_calls,2,2026-09-01T12:00:00Z,{}\n"
     )
     (inbox / "export.csv").write_text("id,amount\nch_1,100\n")  # not a usage file: rejected whole
-    accept_inbox(config.landing_path, datetime(2026, 9, 3, tzinfo=UTC))
+    accept_inbox(config.landing_path, datetime(2026, 9, 3, tzinfo=UTC), config.event_time_range)
     defs = build_definitions()
     chain = [
         ["raw_landing", "usage_events"],

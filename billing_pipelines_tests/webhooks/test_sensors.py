@@ -26,6 +26,7 @@ from billing_pipelines.defs.webhooks.sensors import (
     webhook_sensors,
 )
 from billing_pipelines.lib.runs import failure_messages, run_days
+from billing_pipelines_tests.event_times import TEST_EVENT_TIMES
 from billing_pipelines_tests.webhooks.conftest import APP_SECRET, OPS_SECRET
 
 DAY = date(2026, 9, 1)
@@ -61,7 +62,7 @@ def land(root, name: str, body: bytes, received_at: datetime) -> None:
     inbox = root / "usage_events"
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / name).write_bytes(HEADER + body)
-    accept_inbox(root, received_at)
+    accept_inbox(root, received_at, TEST_EVENT_TIMES)
 
 
 @contextmanager

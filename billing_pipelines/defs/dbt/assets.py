@@ -6,7 +6,8 @@ translator): they rebuild only the run's window; the others (state tables, and w
 window) are unpartitioned and always current, so usage of a customer who arrives late is billed
 as soon as the customer is known. A run over a partition window (one day, or a range: a backfill
 is still a single run) passes that window as the vars `min_date`/`max_date`, which only the
-partitioned models read; an unpartitioned run (`state_sync`) passes none.
+partitioned models read; an unpartitioned run (`state_sync`) passes none. Every build gets the
+event-time range (`history_start`, `future_tolerance_minutes`) that staging checks usage against.
 
 A run that selects only some models (a landing file's day, say) reads the others. On a fresh
 warehouse those may not exist yet, so the step's build also takes the missing models the
@@ -33,6 +34,7 @@ from billing_pipelines.defs.dbt.project import cached_parse, dbt_cli, dbt_projec
 from billing_pipelines.defs.dbt.translator import BillingDbtTranslator
 from billing_pipelines.defs.landing.assets import LANDING
 from billing_pipelines.lib.asset_metadata import existing_relations, table_address, table_metadata
+from billing_pipelines.lib.event_time_range import EventTimeRange
 from billing_pipelines.lib.raw_assets import OWNER, raw_schema
 from billing_pipelines.lib.warehouse import WAREHOUSE_POOL, Warehouse, warehouse_for
 from billing_pipelines.lib.windows import usage_partitions, window_of
@@ -96,13 +98,17 @@ def lost_models(manifest: dict, before: set[tuple[str, str]], after: set[tuple[s
     )
 
 
-def window_vars(context: dg.AssetExecutionContext) -> list[str]:
-    """`--vars` with the run's partition window when the step builds partitioned models for
-    one (a partition or a range); nothing for an unpartitioned run."""
+def in_a_window(context: dg.AssetExecutionContext) -> bool:
+    """Whether the step builds partitioned models for a window (a partition or a range)."""
     in_window = context.has_partition_key or context.has_partition_key_range
-    if in_window and context.assets_def.partitions_def is not None:
-        return ["--vars", window_of(context).dbt_vars_json]
-    return []
+    return in_window and context.assets_def.partitions_def is not None
+
+
+def build_vars(context: dg.AssetExecutionContext, event_times: EventTimeRange) -> list[str]:
+    """`--vars` with the event-time range staging checks usage against and, when the step
+    builds a window, the run's partition window."""
+    values = event_times.dbt_vars() | (window_of(context).dbt_vars if in_a_window(context) else {})
+    return ["--vars", json.dumps(values)]
 
 
 def source_tables_not_loaded(config: BillingConfig, manifest: dict, warehouse: Warehouse) -> list[dg.AssetSpec]:
@@ -156,7 +162,7 @@ def dbt_definitions(config: BillingConfig) -> dg.Definitions:
         name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}"
         selected = set(context.selected_asset_keys)
         outputs = context.op_execution_context.selected_output_names
-        args = window_vars(context)
+        args = build_vars(context, config.event_time_range)
         existing = existing_relations(warehouse)
         build = ["build", *args]
         missing = missing_inputs(manifest, existing, selected)
@@ -186,7 +192,7 @@ def dbt_definitions(config: BillingConfig) -> dg.Definitions:
         except Exception:
             yield from events  # what dbt did build is reported, without reading a warehouse mid-failure
             raise
-        window = window_of(context) if args else None
+        window = window_of(context) if in_a_window(context) else None
         yield from with_warehouse_metadata(context, warehouse, manifest, events, window)
 
     unloaded = source_tables_not_loaded(config, manifest, definition_warehouse)

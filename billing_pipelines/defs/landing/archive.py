@@ -27,6 +27,9 @@ from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
 from billing_pipelines.defs.landing.csv_reader import FileOrigin, RejectedFile, event_days, parse_landing_csv
 
 if TYPE_CHECKING:  # the push API reads archive records without loading Dagster
+    import pyarrow as pa
+
+    from billing_pipelines.lib.event_time_range import EventTimeRange
     from billing_pipelines.lib.windows import Window
 
 ARCHIVE = "archive"
@@ -145,7 +148,15 @@ def _stored_name(digest: str, path: Path) -> str:
     return stored_name + ".dropped" if stored_name.lower().endswith(RECORD_SUFFIX) else stored_name
 
 
-def accept_file(root: Path, dataset: str, path: Path, now: datetime) -> LandedFile | None:
+def usage_days(rows: pa.Table, in_range: EventTimeRange, arrival: datetime) -> tuple[date, ...]:
+    """The partitions a usage file's run must cover: the days of its events within the range;
+    for a file with none (every timestamp unparsable or outside the range), the day it arrived
+    (never before `history_start`), so one run loads it and each row is quarantined with its
+    reason instead of the file waiting for a run that never comes."""
+    return tuple(event_days(rows, in_range)) or (max(arrival.date(), in_range.history_start),)
+
+
+def accept_file(root: Path, dataset: str, path: Path, now: datetime, in_range: EventTimeRange) -> LandedFile | None:
     """Validate an inbox file and move it to the archive (or, if unusable, to rejected/).
 
     The file keeps the name the user sees in the inbox, its path under `root/<dataset>/`
@@ -167,10 +178,7 @@ def accept_file(root: Path, dataset: str, path: Path, now: datetime) -> LandedFi
             raise RejectedFile(problem)
         rows = parse_landing_csv(path, dataset, landed.origin)
         if dataset == "usage_events":
-            days = tuple(event_days(rows))
-            if not days:
-                raise RejectedFile("unreadable file: no row has a parsable event_timestamp")
-            landed = LandedFile(**{**asdict(landed), "event_days": days})
+            landed = LandedFile(**{**asdict(landed), "event_days": usage_days(rows, in_range, now)})
     except RejectedFile as rejection:
         landed = LandedFile(
             dataset, name, digest, now, stored_as=f"{REJECTED}/{dataset}/{stored_name}", reason=str(rejection)
@@ -182,9 +190,10 @@ def accept_file(root: Path, dataset: str, path: Path, now: datetime) -> LandedFi
     return landed
 
 
-def accept_inbox(root: Path, now: datetime) -> list[LandedFile]:
-    """Accept every file waiting in the inbox; returns the newly archived or rejected ones."""
-    landed = (accept_file(root, dataset, path, now) for dataset, path in inbox_files(root))
+def accept_inbox(root: Path, now: datetime, in_range: EventTimeRange) -> list[LandedFile]:
+    """Accept every file waiting in the inbox (usage dated by the event-time range); returns
+    the newly archived or rejected ones."""
+    landed = (accept_file(root, dataset, path, now, in_range) for dataset, path in inbox_files(root))
     return [record for record in landed if record is not None]
 
 

@@ -25,7 +25,7 @@ def landing_definitions(config: BillingConfig) -> dg.Definitions:
     files = [source_system_spec(LANDING, d, "csv", "CSV files in the landing zone") for d in datasets]
 
     def make_source(selected, window):
-        return landing_source(config.landing_path, selected, window)
+        return landing_source(config.landing_path, selected, config.event_time_range, window)
 
     warehouse = warehouse_for(config)
     partitions = usage_partitions(config.history_start)

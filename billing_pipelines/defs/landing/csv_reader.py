@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
 from billing_pipelines.lib.event_dates import distinct_days, with_event_dates
+from billing_pipelines.lib.event_time_range import EventTimeRange
 
 RAW_LINE_CHARACTERS = 2_000
 """How much of an unsplittable line `_raw_line` keeps (the bound `extract.PAYLOAD_CHARACTERS`
@@ -170,7 +171,7 @@ def _with_origin(table: pa.Table, origin: FileOrigin, lines: list, errors: list,
     return table
 
 
-def event_days(usage: pa.Table) -> list[date]:
-    """The UTC days a usage file's parsable event timestamps fall on (its partitions), by the
-    same rule the loader stores as `_event_date` and staging parses with."""
-    return distinct_days([with_event_dates(usage)])
+def event_days(usage: pa.Table, in_range: EventTimeRange) -> list[date]:
+    """The UTC days a usage file's parsable event timestamps within `in_range` fall on (its
+    partitions), by the same rule the loader stores as `_event_date` and staging parses with."""
+    return distinct_days([with_event_dates(usage, in_range=in_range)])

@@ -20,6 +20,7 @@ from billing_pipelines.config import PARTITIONED_DATASETS
 from billing_pipelines.defs.landing.archive import ARCHIVE, REJECTED, landed_files
 from billing_pipelines.defs.landing.csv_reader import parse_landing_csv
 from billing_pipelines.lib.event_dates import with_event_dates
+from billing_pipelines.lib.event_time_range import EventTimeRange
 from billing_pipelines.lib.windows import Window
 
 REJECTED_FILES = "rejected_files"
@@ -27,8 +28,9 @@ PAYLOAD_CHARACTERS = 2_000
 ROW_KEY = ("_file_digest", "_line")
 
 
-def dataset_resource(root: Path, dataset: str, window: Window | None) -> DltResource:
-    """Rows of the archived files of `dataset` (for usage: those with events in `window`)."""
+def dataset_resource(root: Path, dataset: str, window: Window | None, in_range: EventTimeRange) -> DltResource:
+    """Rows of the archived files of `dataset` (for usage: those with events in `window`, each
+    row dated by `in_range`: one outside it is undated, see `with_event_dates`)."""
 
     @dlt.resource(
         name=dataset,
@@ -39,7 +41,7 @@ def dataset_resource(root: Path, dataset: str, window: Window | None) -> DltReso
         for landed in landed_files(root, ARCHIVE, dataset):
             if window is None or landed.touches(window):
                 rows = parse_landing_csv(root / landed.stored_as, dataset, landed.origin)
-                yield with_event_dates(rows) if dataset in PARTITIONED_DATASETS else rows
+                yield with_event_dates(rows, in_range=in_range) if dataset in PARTITIONED_DATASETS else rows
 
     return rows
 
@@ -75,14 +77,18 @@ def _head(path: Path) -> str:
         return handle.read(PAYLOAD_CHARACTERS * 4).decode("utf-8", errors="replace")[:PAYLOAD_CHARACTERS]
 
 
-def landing_source(root: Path, datasets: list[str], window: Window | None = None) -> DltSource:
+def landing_source(
+    root: Path, datasets: list[str], in_range: EventTimeRange, window: Window | None = None
+) -> DltSource:
     """The dlt source for some landing datasets (`rejected_records` and `rejected_files`
     included with the state)."""
 
     @dlt.source(name="landing", max_table_nesting=0)
     def landing() -> list[DltResource]:
         return [
-            rejected_files_resource(root) if dataset == REJECTED_FILES else dataset_resource(root, dataset, window)
+            rejected_files_resource(root)
+            if dataset == REJECTED_FILES
+            else dataset_resource(root, dataset, window, in_range)
             for dataset in datasets
         ]
 

@@ -2,7 +2,7 @@
 
 import hashlib
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -25,16 +25,24 @@ def _key(files: Iterable[LandedFile]) -> str:
     return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-def plan_runs(files: list[LandedFile]) -> list[dg.RunRequest]:
+def days_before(history_start: date, files: list[LandedFile]) -> list[LandedFile]:
+    """Usage files recorded with days before `history_start`: archived before history_start
+    was moved later. No partition holds those days, so their rows are left to the runs of the
+    file's other days (the landing reader no longer records such days)."""
+    return [f for f in files if any(day < history_start for day in f.event_days)]
+
+
+def plan_runs(files: list[LandedFile], history_start: date) -> list[dg.RunRequest]:
     """Runs for newly landed files: usage files re-run exactly the days their events fall on
     (late data re-runs old days), one run per consecutive range; state files, the push API's
     rejected records and files rejected whole one state run (it loads them and rebuilds what
     reads them, quarantine included). Run keys derive from the files' digests and arrivals, so
-    a landed file never launches twice."""
+    a landed file never launches twice. No run asks for a day before `history_start`: Dagster
+    would fail it, and every other file's rows of its range with it."""
     usage = [f for f in files if f.dataset == "usage_events" and f.reason is None]
     others = [f for f in files if f not in usage]
     requests = []
-    days = [day for f in usage for day in f.event_days]
+    days = [day for f in usage for day in f.event_days if day >= history_start]
     for first, last in contiguous_day_ranges(days):
         touching = [f for f in usage if any(first <= day <= last for day in f.event_days)]
         requests.append(
@@ -90,14 +98,18 @@ def landing_sensor(config: BillingConfig, jobs: list) -> dg.SensorDefinition:
         description=f"Accepts CSV files dropped into {root}/<dataset>/ and loads the days they touch.",
     )
     def landing_files(context: dg.SensorEvaluationContext):
-        accepted = accept_inbox(root, datetime.now(UTC))
+        accepted = accept_inbox(root, datetime.now(UTC), config.event_time_range)
         files = newly_landed(root, context.cursor, accepted)
         if not files:
             return dg.SkipReason("no new files in the landing zone")
         for landed in files:
             context.log.info(f"{landed.dataset}/{landed.name}: {landed.reason or 'accepted'}")
+        for landed in days_before(config.history_start, files):
+            context.log.warning(
+                f"{landed.dataset}/{landed.name}: recorded days before history_start {config.history_start} are not run"
+            )
         cursor = max(f.received_at for f in files).isoformat()
-        return dg.SensorResult(run_requests=plan_runs(files), cursor=cursor)
+        return dg.SensorResult(run_requests=plan_runs(files, config.history_start), cursor=cursor)
 
     return landing_files
 
