@@ -14,7 +14,7 @@ from billing_pipelines.lib.raw_assets import OWNER
 from billing_pipelines.lib.step_retries import RAW_LOAD_RETRY
 from billing_pipelines.lib.warehouse import Warehouse
 
-STRIPE = "  payments: {kind: stripe, base_url: 'http://127.0.0.1:9', api_key_env: OPS_TEST_STRIPE_KEY}\n"
+STRIPE = "  stripe: {kind: stripe, base_url: 'http://127.0.0.1:9', api_key_env: OPS_TEST_STRIPE_KEY}\n"
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def defs(app_project):
 def test_every_asset_has_a_description_owner_kinds_and_group(defs):
     graph = defs.resolve_asset_graph()
     keys = graph.get_all_asset_keys()
-    assert {dg.AssetKey(["raw_payments", "customers"]), dg.AssetKey(["landing", "usage_events"])} <= keys
+    assert {dg.AssetKey(["raw_stripe", "customers"]), dg.AssetKey(["landing", "usage_events"])} <= keys
     for key in keys:
         node = graph.get(key)
         assert node.description and node.description.strip(), f"{key} has no description"
@@ -47,7 +47,7 @@ def test_storage_addresses_are_the_real_tables_of_the_duckdb_file(defs):
         if "dagster/table_name" in graph.get(key).metadata
     }
     assert table_names[dg.AssetKey(["raw_app_db", "usage_events"])] == "warehouse.raw_app_db.usage_events"
-    assert table_names[dg.AssetKey(["raw_payments", "customers"])] == "warehouse.raw_payments.customers"
+    assert table_names[dg.AssetKey(["raw_stripe", "customers"])] == "warehouse.raw_stripe.customers"
     assert table_names[dg.AssetKey(["billing", "usage_events"])] == "warehouse.billing.usage_events"
     assert (
         table_names[dg.AssetKey(["staging", "stg_app_db__usage_events"])]
@@ -103,6 +103,6 @@ def test_only_the_raw_loads_retry_and_with_exponential_backoff(defs):
     steps = {graph.get(key).assets_def for key in graph.materializable_asset_keys}
     policies = {assets_def.node_def.name: assets_def.node_def.retry_policy for assets_def in steps}
     assert policies.pop("dbt_models") is None  # a model that fails fails for a reason; the run retries
-    assert set(policies) == {"app_db_state", "app_db_usage", "landing_state", "landing_usage", "payments_api"}
+    assert set(policies) == {"app_db_state", "app_db_usage", "landing_state", "landing_usage", "stripe_api"}
     assert all(policy == RAW_LOAD_RETRY for policy in policies.values())
     assert RAW_LOAD_RETRY.backoff == dg.Backoff.EXPONENTIAL and RAW_LOAD_RETRY.jitter is not None

@@ -28,7 +28,7 @@ import json
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from billing_pipelines.config import BillingConfig, current_config
+from billing_pipelines.config import BillingConfig, ConfigError, current_config
 from billing_pipelines.defs.dbt.metadata import with_warehouse_metadata
 from billing_pipelines.defs.dbt.project import cached_parse, dbt_cli, dbt_project, ensure_manifest, warm_target
 from billing_pipelines.defs.dbt.translator import BillingDbtTranslator
@@ -141,8 +141,42 @@ def source_tables_not_loaded(config: BillingConfig, manifest: dict, warehouse: W
     ]
 
 
+def raw_tables_nothing_reads(config: BillingConfig, manifest: dict) -> tuple[list[str], list[str]]:
+    """The raw tables billing.yaml loads that no dbt model reads (a source named otherwise
+    than its staging models: `app` for `app_db`, a Stripe source named `payments`), and the
+    source names staging does read. An API source's tables are known only once loaded, so its
+    schema counts as read when any of its tables is."""
+    read = {
+        (node["source_name"], node["name"])
+        for uid, node in manifest["sources"].items()
+        if any(child.startswith("model.") for child in manifest["child_map"].get(uid, []))
+    }
+    read_schemas = {schema for schema, _ in read}
+    unread = [
+        f"{raw_schema(name)}.{dataset}"
+        for name, source in config.enabled_pulled_sources.items()
+        for dataset in source.datasets
+        if (raw_schema(name), dataset) not in read
+    ]
+    unread += [f"{raw_schema(name)}.*" for name in config.enabled_api_sources if raw_schema(name) not in read_schemas]
+    return unread, sorted(schema.removeprefix(raw_schema("")) for schema in read_schemas)
+
+
+def require_staging_for_every_load(config: BillingConfig, manifest: dict) -> None:
+    """Refuse to load definitions whose loads would land records no model reads: they would
+    never reach billing and nothing would say so."""
+    unread, staged = raw_tables_nothing_reads(config, manifest)
+    if unread:
+        raise ConfigError(
+            f"billing.yaml: the sources load {', '.join(unread)}, which no dbt staging model reads, "
+            "so their records would never reach the billing tables. Name each source as its staging models "
+            f"do ({', '.join(staged)}), or add staging models for it (README: 'Adding a source')."
+        )
+
+
 def dbt_definitions(config: BillingConfig) -> dg.Definitions:
     manifest = json.loads(ensure_manifest().read_text())
+    require_staging_for_every_load(config, manifest)
     definition_warehouse = warehouse_for(config)
 
     @dbt_assets(
