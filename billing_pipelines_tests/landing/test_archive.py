@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime
 
+from billing_pipelines.defs.landing import archive
 from billing_pipelines.defs.landing.archive import (
     ARCHIVE,
     REJECTED,
@@ -68,3 +69,22 @@ def test_a_file_with_no_event_in_range_is_loaded_with_the_run_of_its_arrival_day
     [landed] = accept_inbox(root, NOW, TEST_EVENT_TIMES)
     assert landed.reason is None and landed.event_days == (NOW.date(),)
     assert landed_files(root, ARCHIVE) == [landed]
+
+
+def test_a_file_still_being_written_is_left_for_a_later_tick(tmp_path, write_usage_csv, monkeypatch):
+    root = tmp_path / "landing"
+    path = write_usage_csv("big.csv", b"e1,C,m,1,2026-09-01T10:00:00Z,{}\n")
+    read = archive.parse_landing_csv
+
+    def read_while_the_copy_goes_on(*args, **kwargs):
+        rows = read(*args, **kwargs)
+        with path.open("ab") as copy:  # the rest of the file arrives while the first part is read
+            copy.write(b"e2,C,m,1,2026-09-05T10:00:00Z,{}\n")
+        return rows
+
+    monkeypatch.setattr(archive, "parse_landing_csv", read_while_the_copy_goes_on)
+    assert accept_inbox(root, NOW, TEST_EVENT_TIMES) == []
+    assert path.exists() and landed_files(root, ARCHIVE) == []
+    monkeypatch.setattr(archive, "parse_landing_csv", read)
+    [landed] = accept_inbox(root, NOW, TEST_EVENT_TIMES)  # the copy is complete: all of it, every day
+    assert landed.event_days == (date(2026, 9, 1), date(2026, 9, 5))

@@ -164,9 +164,12 @@ def accept_file(root: Path, dataset: str, path: Path, now: datetime, in_range: E
     not a `.csv` is rejected without being read (`name_problem`).
 
     Returns None when identical content was accepted before (the inbox copy is removed: the
-    archive already holds it, so the same events are never counted twice)."""
+    archive already holds it, so the same events are never counted twice), and when the file
+    changed while it was read: a copy still being written is left for a later tick, rather than
+    archived half-written with the days of its first half."""
     name = path.relative_to(root / dataset).as_posix()
     problem = name_problem(name)
+    found = path.stat()
     digest = file_digest(path)
     if _seen_before(root, dataset, digest, readable_name=problem is None):
         path.unlink()
@@ -183,11 +186,19 @@ def accept_file(root: Path, dataset: str, path: Path, now: datetime, in_range: E
         landed = LandedFile(
             dataset, name, digest, now, stored_as=f"{REJECTED}/{dataset}/{stored_name}", reason=str(rejection)
         )
+    if _changed_since(path, found):
+        return None
     target = root / landed.stored_as
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(path, target)
     target.with_name(target.name + RECORD_SUFFIX).write_text(landed.to_json())
     return landed
+
+
+def _changed_since(path: Path, found: os.stat_result) -> bool:
+    """Whether a file grew or was rewritten since `found` (a copy into the inbox in progress)."""
+    now = path.stat()
+    return (now.st_size, now.st_mtime_ns) != (found.st_size, found.st_mtime_ns)
 
 
 def accept_inbox(root: Path, now: datetime, in_range: EventTimeRange) -> list[LandedFile]:
