@@ -13,6 +13,8 @@ did, and a few of its rows.
   compare them). Raw never deletes: deletions arrive as flags and are counted downstream.
 - **A preview**: the first few rows a `LIMIT` query returns (a tabledata read on BigQuery, which
   bills a `LIMIT` query as a full scan), as a Markdown table, dlt's bookkeeping columns left out.
+  A value that a spreadsheet would run as a formula (`=HYPERLINK(…)`) is shown with a leading
+  `'`, so a preview pasted into a sheet runs nothing a customer typed; the table keeps the value.
 
 Reading these never fails a load: a query that fails is logged as a warning and its entry left
 out.
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from billing_pipelines.lib.event_dates import EVENT_DATE_COLUMN
+from billing_pipelines.lib.spreadsheet_safety import spreadsheet_safe
 
 if TYPE_CHECKING:
     from billing_pipelines.lib.windows import Window
@@ -141,7 +144,10 @@ def preview_rows(warehouse: Warehouse, schema: str, table: str) -> tuple[list[st
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else " ".join(str(value).split())
+    """One preview cell: whitespace collapsed, made safe to paste into a spreadsheet (a value
+    that would start a formula gets a leading `'`, see lib/spreadsheet_safety.py), shortened,
+    and escaped for Markdown."""
+    text = "" if value is None else spreadsheet_safe(" ".join(str(value).split()))
     if len(text) > PREVIEW_CELL_CHARS:
         text = text[: PREVIEW_CELL_CHARS - 1] + "…"
     return text.replace("\\", "\\\\").replace("|", "\\|")

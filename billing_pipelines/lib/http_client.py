@@ -33,6 +33,8 @@ from dlt.sources.helpers.requests.retry import (
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_any, retry_if_exception_type, stop_after_attempt, wait_random
 
+from billing_pipelines.lib.redaction import redact, sent_credentials
+
 ERROR_TEXT_CHARS = 300
 """How much of an API's error body an error message quotes."""
 
@@ -163,8 +165,12 @@ class ApiClient:
 
 
 def failure_message(source: str, method: str, path: str, response: requests.Response, attempts: int) -> str:
-    """What a failed request tells the operator: source, endpoint, status, the API's words."""
+    """What a failed request tells the operator: source, endpoint, status, the API's words, with
+    any credential the request carried blanked out first: an API that quotes back the key it was
+    sent would otherwise put the billing system's key in the run's error, where the event log, the
+    UI and the compute logs keep it for everyone who can read a run."""
     retried = response.status_code in DEFAULT_RETRY_STATUS
     after = f" after {attempts} attempts" if retried else ""
-    text = " ".join(response.text.split())[:ERROR_TEXT_CHARS]
+    sent = response.request.headers if response.request is not None else None
+    text = " ".join(redact(response.text, sent_credentials(sent)).split())[:ERROR_TEXT_CHARS]
     return f"{source}: {method} {path} failed{after} with HTTP {response.status_code}: {text}"
