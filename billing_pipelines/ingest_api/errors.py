@@ -25,6 +25,7 @@ MEANINGS = {
     422: "the request is not what the endpoint accepts; the message says what was expected",
     429: "too many requests for this key; retry after the Retry-After seconds",
     503: "the endpoint is not configured in this deployment",
+    507: "the landing zone could not store the records (its disk is full): nothing of the request was acknowledged; retry later",
 }
 
 
@@ -66,6 +67,13 @@ def install_error_handlers(app: FastAPI) -> None:
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first["loc"])
         return error_response(422, "invalid_request", f"{where}: {first['msg']}" if where else first["msg"])
+
+    @app.exception_handler(OSError)
+    async def storage_error(request: Request, error: OSError) -> Response:
+        # the landing zone's disk (full, read-only, gone): the request is not acknowledged
+        return error_response(
+            507, "insufficient_storage", f"{MEANINGS[507]} ({error.strerror or type(error).__name__})"
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:

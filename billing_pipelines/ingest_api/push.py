@@ -114,7 +114,7 @@ def inline_definitions(schema: dict) -> dict:
 
 PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": PushResult, "description": "every record accepted, duplicate or rejected, on disk"},
-    **error_responses(400, 401, 403, 409, 413, 422, 429),
+    **error_responses(400, 401, 403, 409, 413, 422, 429, 507),
 }
 
 
@@ -126,15 +126,30 @@ def rejection_rows(dataset: str, request_id: str, rejections: list[Rejection]) -
     ]
 
 
+def delivery_keys(rows: list[tuple[str, ...]]) -> list[tuple[str, int] | str]:
+    """What makes a pushed usage row a repeat of one landed before: its event_id with the same
+    values (a retry). The same id with other values is a different delivery: it is landed, so
+    the canonical model shows the conflict (quarantined as a conflicting duplicate) instead of
+    the API dropping it unseen. A row without an id has no key (canonical dedups its content).
+    The values are hashed by Python, which is consistent within one API process, all that the
+    in-memory index (`replay.RecentEventIds`) needs."""
+    return [(row[0], hash(row)) if row[0] else "" for row in rows]
+
+
 async def land(
-    request: Request, rows_by_dataset: dict[str, list[tuple[str, ...]]], event_ids: list[str] | None = None
+    request: Request, rows_by_dataset: dict[str, list[tuple[str, ...]]], drop_repeats: bool = False
 ) -> dict[str, Placement]:
     """Append every non-empty row list to its landing file; returns once all are on disk, with
-    where each landed. `event_ids` (one per usage row) leaves out ids landed before."""
+    where each landed. With `drop_repeats`, usage rows landed before (`delivery_keys`) are left
+    out and reported as duplicates."""
     spool = request.app.state.services.spool
     datasets = [dataset for dataset, rows in rows_by_dataset.items() if rows]
     appends = [
-        spool.append(dataset, rows_by_dataset[dataset], event_ids if dataset == "usage_events" else None)
+        spool.append(
+            dataset,
+            rows_by_dataset[dataset],
+            delivery_keys(rows_by_dataset[dataset]) if drop_repeats and dataset == "usage_events" else None,
+        )
         for dataset in datasets
     ]
     placements = [await appends[0]] if len(appends) == 1 else await asyncio.gather(*appends)  # one: the usual
@@ -163,7 +178,7 @@ async def push_usage_events(request: Request) -> Response:
         placements = await land(
             request,
             {"usage_events": rows, REJECTED_RECORDS: rejection_rows("usage_events", request_id, rejected)},
-            event_ids=[row[0] for row in rows],
+            drop_repeats=True,
         )
         repeated = set(placements["usage_events"].duplicates) if "usage_events" in placements else set()
         return json_response(

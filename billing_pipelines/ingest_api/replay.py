@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 PURGE_EVERY_SECONDS = 600
@@ -120,27 +120,29 @@ class IdempotencyStore:
 
 
 class RecentEventIds:
-    """The event ids this API process landed in the last `retention_hours` (at most `max_ids`
-    of them, the oldest forgotten first), in memory: a lookup costs a dict probe, where an
-    on-disk index costs tens of microseconds per event and grows with the traffic.
+    """The events this API process landed in the last `retention_hours` (at most `max_ids`
+    of them, the oldest forgotten first), each as its event id with its values: a lookup costs
+    a dict probe, where an on-disk index costs tens of microseconds per event and grows with the
+    traffic. The same id with other values is not a repeat: it lands, and the canonical model
+    quarantines it as a conflicting duplicate.
 
     A retry the index no longer knows (older, after a restart, or sent to another API process)
     is landed again and still counted once: the canonical table is unique on `event_id`."""
 
     def __init__(self, retention_hours: float, max_ids: int, clock=time.monotonic):
         self.retention_seconds, self.max_ids, self.clock = retention_hours * 3600, max_ids, clock
-        self._landed_at: dict[str, float] = {}  # insertion order is landing order
+        self._landed_at: dict[Hashable, float] = {}  # insertion order is landing order
 
-    def seen(self, event_ids: list[str]) -> set[str]:
-        """Which of `event_ids` were landed before."""
+    def seen(self, keys: list[Hashable]) -> set[Hashable]:
+        """Which of `keys` (an event id with its values, `push.delivery_keys`) were landed before."""
         landed = self._landed_at
-        return {event_id for event_id in event_ids if event_id in landed}
+        return {key for key in keys if key in landed}
 
-    def remember(self, event_ids: Iterable[str]) -> None:
-        """Record ids once their events are on disk (never before: a crash in between would
+    def remember(self, keys: Iterable[Hashable]) -> None:
+        """Record keys once their events are on disk (never before: a crash in between would
         answer `duplicate` for an event that was never landed)."""
         now = self.clock()
-        self._landed_at.update(dict.fromkeys(event_ids, now))
+        self._landed_at.update(dict.fromkeys(keys, now))
         self._forget_old(now)
 
     def __len__(self) -> int:

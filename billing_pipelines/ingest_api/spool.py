@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import errno
 import io
 import os
 import re
@@ -23,6 +24,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,7 +59,7 @@ class _Segment:
 class _Pending:
     dataset: str
     rows: list[tuple[str, ...]]
-    event_ids: list[str] | None = None
+    repeat_keys: list[Hashable] | None = None
     done: Future | asyncio.Future = field(default_factory=Future)
     """An event loop's future for a request (`append`), a thread's otherwise (`submit`)."""
 
@@ -79,27 +81,28 @@ def _settle_all(settled: list[tuple[asyncio.Future, Placement | BaseException]])
 class SeenEvents(Protocol):
     """The recent event ids (`replay.RecentEventIds`), used only by the spool's writer thread."""
 
-    def seen(self, event_ids: list[str]) -> set[str]: ...
+    def seen(self, keys: list[Hashable]) -> set[Hashable]: ...
 
-    def remember(self, event_ids: list[str]) -> None: ...
+    def remember(self, keys: list[Hashable]) -> None: ...
 
 
 def drop_repeated(pending: _Pending, landed_before: set[str], in_group: set[str]) -> list[int]:
-    """Remove from `pending` the rows whose event id was landed before or earlier in this group
-    (adding the others to `in_group`); returns the removed rows' positions. A row without an
-    id is kept: the canonical table deduplicates it by its content."""
-    if pending.event_ids is None:
+    """Remove from `pending` the rows whose key (`push.delivery_keys`: event id and values) was
+    landed before or earlier in this group (adding the others to `in_group`); returns the
+    removed rows' positions. A row without a key is kept: the canonical table deduplicates it
+    by its content."""
+    if pending.repeat_keys is None:
         return []
     kept_rows, kept_ids, repeated = [], [], []
-    for position, (row, event_id) in enumerate(zip(pending.rows, pending.event_ids)):
-        if event_id and (event_id in landed_before or event_id in in_group):
+    for position, (row, key) in enumerate(zip(pending.rows, pending.repeat_keys)):
+        if key and (key in landed_before or key in in_group):
             repeated.append(position)
             continue
-        if event_id:
-            in_group.add(event_id)
+        if key:
+            in_group.add(key)
         kept_rows.append(row)
-        kept_ids.append(event_id)
-    pending.rows, pending.event_ids = kept_rows, kept_ids
+        kept_ids.append(key)
+    pending.rows, pending.repeat_keys = kept_rows, kept_ids
     return repeated
 
 
@@ -158,6 +161,18 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+def write_fully(handle: io.RawIOBase, data: bytes) -> None:
+    """Write all of `data` to an unbuffered file, or raise. A nearly full disk takes part of a
+    write without an error (the call returns a short count), and a part of a line must never be
+    acknowledged: the rest is written, or the write fails (ENOSPC) and the request with it."""
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)
+        if not written:
+            raise OSError(errno.ENOSPC, "no space left on the landing zone's disk")
+        view = view[written:]
 
 
 def seal(path: Path, landing_root: Path, rows: int | None = None) -> Path | None:
@@ -222,16 +237,18 @@ class LandingSpool:
         recover_abandoned(landing_root)
         self._thread.start()
 
-    async def append(self, dataset: str, rows: list[tuple[str, ...]], event_ids: list[str] | None = None) -> Placement:
-        """Append rows of `dataset`; returns once they are fsync'd. With `event_ids` (one per
-        row, "" for none), rows whose id was landed before are left out (`duplicates`)."""
+    async def append(
+        self, dataset: str, rows: list[tuple[str, ...]], repeat_keys: list[Hashable] | None = None
+    ) -> Placement:
+        """Append rows of `dataset`; returns once they are fsync'd. With `repeat_keys` (one per
+        row, "" for none), rows whose key was landed before are left out (`duplicates`)."""
         landed = asyncio.get_running_loop().create_future()
-        self._enqueue(_Pending(dataset, rows, event_ids, landed))
+        self._enqueue(_Pending(dataset, rows, repeat_keys, landed))
         return await landed
 
-    def submit(self, dataset: str, rows: list[tuple[str, ...]], event_ids: list[str] | None = None) -> Future:
+    def submit(self, dataset: str, rows: list[tuple[str, ...]], repeat_keys: list[Hashable] | None = None) -> Future:
         """`append` for a caller outside an event loop: the future of its `Placement`."""
-        pending = _Pending(dataset, rows, event_ids)
+        pending = _Pending(dataset, rows, repeat_keys)
         self._enqueue(pending)
         return pending.done
 
@@ -282,9 +299,9 @@ class LandingSpool:
             outcomes = [error] * len(group)
             self._abandon_open_segments()
         else:
-            new_ids = [event_id for pending in group for event_id in pending.event_ids or () if event_id]
-            if new_ids and self.event_index is not None:
-                self.event_index.remember(new_ids)
+            new_keys = [key for pending in group for key in pending.repeat_keys or () if key]
+            if new_keys and self.event_index is not None:
+                self.event_index.remember(new_keys)
             outcomes = [
                 Placement(placement.file, placement.first_line, tuple(duplicates))
                 for placement, duplicates in zip(placements, repeated, strict=True)
@@ -307,8 +324,8 @@ class LandingSpool:
                 pass
 
     def _drop_repeated(self, group: list[_Pending]) -> list[list[int]]:
-        ids = [event_id for pending in group for event_id in pending.event_ids or () if event_id]
-        landed_before = self.event_index.seen(ids) if ids and self.event_index is not None else set()
+        keys = [key for pending in group for key in pending.repeat_keys or () if key]
+        landed_before = self.event_index.seen(keys) if keys and self.event_index is not None else set()
         in_group: set[str] = set()
         return [drop_repeated(pending, landed_before, in_group) for pending in group]
 
@@ -323,7 +340,7 @@ class LandingSpool:
                 placements[id(pending)] = Placement(segment.path.name, segment.lines + 1)
                 segment.lines += len(pending.rows)
             encode = usage_csv_lines if dataset == "usage_events" else csv_lines
-            segment.handle.write(encode([row for pending in pendings for row in pending.rows]))
+            write_fully(segment.handle, encode([row for pending in pendings for row in pending.rows]))
             os.fsync(segment.handle.fileno())
         return [placements[id(pending)] for pending in group]
 
@@ -335,7 +352,7 @@ class LandingSpool:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = folder / f"api-{stamp}-{self.folder.name}-{self._sequence:06d}.csv"
         handle = path.open("xb", buffering=0)
-        handle.write(csv_lines([LANDING_COLUMNS[dataset]]))
+        write_fully(handle, csv_lines([LANDING_COLUMNS[dataset]]))
         fsync_directory(folder)
         if new_folder:
             fsync_directory(folder.parent)

@@ -58,7 +58,7 @@ def uploads_folder(config: BillingConfig) -> Path:
     response_model=UploadStatus,
     summary="Upload a CSV file of one dataset (the body is the file)",
     openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
-    responses=error_responses(401, 403, 413, 422, 429),
+    responses=error_responses(401, 403, 413, 422, 429, 507),
 )
 async def upload_csv(
     dataset: UploadDataset, request: Request, key: UploadsWriter, file_name: str = "upload.csv"

@@ -31,9 +31,16 @@ from billing_pipelines.ingest_api.models import (
     usage_rows,
     validate_records,
 )
-from billing_pipelines.ingest_api.push import read_usage_events
+from billing_pipelines.ingest_api.push import delivery_keys, read_usage_events
 from billing_pipelines.ingest_api.replay import IdempotencyConflict, IdempotencyStore, RecentEventIds
-from billing_pipelines.ingest_api.spool import SPOOL, LandingSpool, recover_abandoned, usage_csv_lines
+from billing_pipelines.ingest_api.spool import (
+    SPOOL,
+    LandingSpool,
+    _Pending,
+    drop_repeated,
+    recover_abandoned,
+    usage_csv_lines,
+)
 from billing_pipelines.ingest_api.state import STATE_FILE, open_state
 from billing_pipelines.lib.event_time_range import EventTimeRange
 
@@ -374,3 +381,18 @@ def test_the_key_command_creates_lists_and_revokes(tmp_path, monkeypatch, capsys
     assert "revoked" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no active key"):
         main(["keys", "revoke", key_id])
+
+
+def test_only_the_same_event_with_the_same_values_is_a_repeat():
+    first = ("e1", "CUS-1", "api_calls", "1", "2026-11-28T10:00:00Z", "")
+    retry, other_values, no_id = first, ("e1", "CUS-1", "api_calls", "7", "2026-11-28T10:00:00Z", ""), ("",) * 6
+    index = RecentEventIds(retention_hours=24, max_ids=1000)
+    index.remember([key for key in delivery_keys([first]) if key])
+    pending = _Pending(
+        "usage_events",
+        [retry, other_values, no_id, other_values],
+        delivery_keys([retry, other_values, no_id, other_values]),
+    )
+    repeated = drop_repeated(pending, index.seen(pending.repeat_keys), in_group=set())
+    # the retry is a duplicate; the other values land (canonical quarantines the conflict), once per group
+    assert repeated == [0, 3] and pending.rows == [other_values, no_id]

@@ -161,14 +161,18 @@ def test_rejected_events_land_for_the_quarantine_with_request_index_reason_and_p
     assert '"quantity":"x"' in rejected[0]["payload"]
 
 
-def test_an_event_id_already_landed_is_a_duplicate_in_a_later_request(api, ids):
+def test_an_event_already_landed_is_a_duplicate_in_a_later_request_and_other_values_land(api, ids):
     with api.client(api.key("usage:write")) as client:
         first = client.post("/v1/usage-events", json=[event(ids + "once"), event(ids + "a")]).json()
-        second = client.post("/v1/usage-events", json=[event(ids + "once", quantity=9), event(ids + "b")]).json()
+        second = client.post("/v1/usage-events", json=[event(ids + "once"), event(ids + "b")]).json()
+        third = client.post("/v1/usage-events", json=[event(ids + "once", quantity=9)]).json()
     assert first["accepted"] == [0, 1]
     assert second["accepted"] == [1]
     assert second["duplicates"] == [{"index": 0, "event_id": ids + "once"}]
-    assert [row["event_id"] for row in landed_rows(api, "usage_events", ids)] == [ids + "once", ids + "a", ids + "b"]
+    # the same id with other values is landed: canonical keeps the first and quarantines this one
+    assert third["accepted"] == [0] and third["duplicates"] == []
+    landed = [(row["event_id"], row["quantity"]) for row in landed_rows(api, "usage_events", ids)]
+    assert landed == [(ids + "once", "1.5"), (ids + "a", "1.5"), (ids + "b", "1.5"), (ids + "once", "9")]
 
 
 def test_customers_and_contracts_land_as_their_landing_rows(api, ids):
