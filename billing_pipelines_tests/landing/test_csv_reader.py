@@ -14,6 +14,7 @@ from billing_pipelines.defs.landing.csv_reader import (
     record_start_lines,
     reject_reason,
 )
+from billing_pipelines_tests.event_times import TEST_EVENT_TIMES
 
 ORIGIN = FileOrigin("meter.csv", "0123456789abcdef", datetime(2026, 11, 27, 9, tzinfo=UTC))
 
@@ -89,4 +90,23 @@ def test_event_days_are_utc_days_of_parsable_timestamps(write_usage_csv):
         b"e3,C,m,1,not a time,{}\n",
     )
     table = parse_landing_csv(path, "usage_events", ORIGIN)
-    assert event_days(table) == [date(2026, 9, 2), date(2026, 9, 5)]
+    assert event_days(table, TEST_EVENT_TIMES) == [date(2026, 9, 2), date(2026, 9, 5)]
+
+
+@pytest.mark.parametrize(
+    ("name", "ending"),
+    [("mixed", None), ("old Mac", b"\r")],
+)
+def test_mixed_and_carriage_return_line_endings_are_read_line_by_line(tmp_path, name, ending):
+    lines = [
+        b"event_id,customer_external_id,metric,quantity,event_timestamp,properties",
+        b"e1,C,m,1,2026-09-01T10:00:00Z,{}",
+        b"e2,C,m,2,2026-09-01T11:00:00Z,{}",
+        b"e3,C,m,3,2026-09-01T12:00:00Z,{}",
+    ]
+    endings = [b"\r\n", b"\n", b"\r\n", b"\n"] if ending is None else [ending] * 4
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(b"".join(line + end for line, end in zip(lines, endings, strict=True)))
+    rows = parse_landing_csv(path, "usage_events", ORIGIN)
+    assert rows["event_id"].to_pylist() == ["e1", "e2", "e3"] and rows["_line"].to_pylist() == [2, 3, 4]
+    assert rows["quantity"].to_pylist() == ["1", "2", "3"] and rows["_parse_error"].null_count == 3

@@ -3,8 +3,10 @@
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from billing_pipelines.config import parse_config
+from billing_pipelines.defs.landing import archive
 from billing_pipelines.defs.landing.archive import LandedFile
 from billing_pipelines.defs.landing.sensors import LANDING_STATE_JOB, LANDING_USAGE_JOB, landing_sensor, plan_runs
 
@@ -60,3 +62,25 @@ def test_sensor_accepts_inbox_files_and_advances_its_cursor(tmp_path, write_usag
 
     second = sensor.evaluate_tick(dg.build_sensor_context(cursor=first.cursor))
     assert second.run_requests == [] and "no new files" in second.skip_message
+
+
+def test_a_file_archived_by_a_first_tick_that_failed_is_run_by_the_next(tmp_path, write_usage_csv, monkeypatch):
+    config = parse_config(f'history_start: "2026-08-01"\nlanding: {{path: "{tmp_path / "landing"}"}}\n')
+    sensor = landing_sensor(
+        config, jobs=[dg.define_asset_job(LANDING_USAGE_JOB), dg.define_asset_job(LANDING_STATE_JOB)]
+    )
+    write_usage_csv("a.csv", b"e1,C,m,1,2026-09-02T10:00:00Z,{}\n")
+    write_usage_csv("b.csv", b"e2,C,m,1,2026-09-03T10:00:00Z,{}\n")
+    store = archive.store
+
+    def disk_full_after_the_first(path, target, landed):
+        if path.name == "b.csv":
+            raise OSError(28, "No space left on device")
+        store(path, target, landed)
+
+    monkeypatch.setattr(archive, "store", disk_full_after_the_first)
+    with pytest.raises(Exception, match="No space left"):
+        sensor.evaluate_tick(dg.build_sensor_context())  # a.csv archived, then the tick fails
+    monkeypatch.setattr(archive, "store", store)
+    tick = sensor.evaluate_tick(dg.build_sensor_context())  # still no cursor
+    assert [r.partition_key_range for r in tick.run_requests] == [dg.PartitionKeyRange("2026-09-02", "2026-09-03")]

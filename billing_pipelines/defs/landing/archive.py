@@ -188,11 +188,26 @@ def accept_file(root: Path, dataset: str, path: Path, now: datetime, in_range: E
         )
     if _changed_since(path, found):
         return None
-    target = root / landed.stored_as
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(path, target)
-    target.with_name(target.name + RECORD_SUFFIX).write_text(landed.to_json())
+    store(path, root / landed.stored_as, landed)
     return landed
+
+
+def store(path: Path, target: Path, landed: LandedFile) -> None:
+    """Move an inbox file to `target` with its record beside it, all or nothing: the record is
+    written first, under a temporary name, so a full disk fails before the file leaves the
+    inbox (a later tick takes it again), and an archived file always has its whole record."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = target.with_name(target.name + RECORD_SUFFIX)
+    pending = record.with_name(record.name + ".partial")
+    try:
+        pending.write_text(landed.to_json())
+        shutil.move(path, target)  # a rename within the landing zone's file system
+    except OSError:
+        pending.unlink(missing_ok=True)
+        if path.exists():  # a copy across file systems stopped half way
+            target.unlink(missing_ok=True)
+        raise
+    os.replace(pending, record)
 
 
 def _changed_since(path: Path, found: os.stat_result) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -110,10 +111,31 @@ def unreadable_reason(error: duckdb.Error) -> str:
     return f"unreadable file: {'; '.join(kept)[:MESSAGE_CHARACTERS]}"
 
 
+def uniform_line_endings(data: bytes) -> bytes | None:
+    """The file with every line ending a line feed, when its endings are mixed (LF and CRLF, a
+    file edited on two systems) or old-Mac carriage returns ("CSV (Macintosh)" from Excel);
+    None when they are all one kind already, LF or CRLF, which the reader takes as they are.
+    Line numbers stay those an editor shows."""
+    carriage_returns, pairs = data.count(b"\r"), data.count(b"\r\n")
+    if carriage_returns == pairs and pairs in (0, data.count(b"\n")):
+        return None
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
 def parse_landing_csv(path: Path, dataset: str, origin: FileOrigin) -> pa.Table:
     """All of the file's rows: parsed ones with their values as text, unsplittable ones with
     `_parse_error`; each with `_file`, `_file_digest`, `_line` and `_received_at`."""
     data = path.read_bytes()
+    uniform = uniform_line_endings(data)
+    if uniform is None:
+        return _parse(path, data, dataset, origin)
+    with tempfile.TemporaryDirectory(prefix="landing-") as folder:
+        copy = Path(folder, "uniform.csv")
+        copy.write_bytes(uniform)
+        return _parse(copy, uniform, dataset, origin)
+
+
+def _parse(path: Path, data: bytes, dataset: str, origin: FileOrigin) -> pa.Table:
     header = read_header(data)
     check_columns(dataset, header)
     columns = LANDING_COLUMNS[dataset]

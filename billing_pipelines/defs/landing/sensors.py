@@ -57,13 +57,16 @@ def plan_runs(files: list[LandedFile], history_start: date) -> list[dg.RunReques
     return requests
 
 
-def newly_landed(root, cursor: str | None, accepted: list[LandedFile]) -> list[LandedFile]:
-    """Files to launch runs for: those accepted now, and any recorded after the cursor (a
-    tick that failed after archiving is picked up again by the next one)."""
-    if cursor is None:
-        return accepted
-    since = datetime.fromisoformat(cursor)
+def newly_landed(root, cursor: str | None) -> list[LandedFile]:
+    """Files to launch runs for: every file recorded after the cursor, those just accepted
+    included (a tick that failed after archiving some files, a full disk say, is picked up
+    again by the next one). Without a cursor (the sensor's first tick, or a reset one) every
+    recorded file: a file archived by a first tick that failed is not left out, and runs
+    launched before keep their run keys, which Dagster does not launch twice."""
     recorded = landed_files(root, ARCHIVE) + landed_files(root, REJECTED)
+    if cursor is None:
+        return recorded
+    since = datetime.fromisoformat(cursor)
     return [f for f in recorded if f.received_at > since]
 
 
@@ -98,8 +101,8 @@ def landing_sensor(config: BillingConfig, jobs: list) -> dg.SensorDefinition:
         description=f"Accepts CSV files dropped into {root}/<dataset>/ and loads the days they touch.",
     )
     def landing_files(context: dg.SensorEvaluationContext):
-        accepted = accept_inbox(root, datetime.now(UTC), config.event_time_range)
-        files = newly_landed(root, context.cursor, accepted)
+        accept_inbox(root, datetime.now(UTC), config.event_time_range)
+        files = newly_landed(root, context.cursor)
         if not files:
             return dg.SkipReason("no new files in the landing zone")
         for landed in files:
