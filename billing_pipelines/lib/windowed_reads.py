@@ -60,8 +60,45 @@ def raw_write_disposition(usage: bool) -> dict:
     return {"disposition": "merge", "strategy": "delete-insert", "deduplicated": usage}
 
 
+USAGE_COLUMNS = ("customer_external_id", "metric", "quantity", "event_timestamp")
+"""The columns of the raw contract (docs/raw-contract.md) that no usage event goes without: a
+usage batch lacking one fails its load, naming it. (A source whose table lost one keeps the old
+column in raw, so staging would quietly quarantine every new row as missing the value.)"""
+
+
+class UnusableUsageRows(ValueError):
+    """A usage window whose rows cannot be loaded as they are: the step fails before anything
+    is written, saying what the query must change (not retried: a re-run reads the same)."""
+
+
+def check_usage_batch(source: str, batch: pa.Table, primary_key: list[str]) -> None:
+    """Fail clearly on a usage batch staging could not read or raw could not key: a column of
+    the raw contract missing (renamed or dropped in the source, or not aliased by the query)
+    would otherwise quarantine every row as missing a value, or fail dbt; a NULL primary key
+    fails deep in dlt's Arrow normalisation."""
+    missing = [column for column in USAGE_COLUMNS if column not in batch.column_names]
+    if missing:
+        raise UnusableUsageRows(
+            f"{source}: the usage rows have no column {', '.join(missing)} (they have "
+            f"{', '.join(batch.column_names)}); the query must return {', '.join(USAGE_COLUMNS)} "
+            "(alias them, e.g. `occurred_at AS event_timestamp`; docs/raw-contract.md)"
+        )
+    for column in primary_key:
+        if column in batch.column_names and (nulls := batch[column].null_count):
+            raise UnusableUsageRows(
+                f"{source}: {nulls} usage row(s) of this window have no {column}, the primary key: a row "
+                "needs its key to be replaced when its window is read again. Give such rows an id in the "
+                f"query, e.g. COALESCE({column}, md5(<the row's columns>))"
+            )
+
+
 def windowed_dataset(
-    dataset: str, config: SqlDatasetConfig, reader: WindowReader, window: Window | None, batch_rows: int
+    source_name: str,
+    dataset: str,
+    config: SqlDatasetConfig,
+    reader: WindowReader,
+    window: Window | None,
+    batch_rows: int,
 ) -> DltResource:
     """A dlt resource reading `dataset`: the rows of `window`, or all changes since the cursor."""
     if window is None:
@@ -86,6 +123,8 @@ def windowed_dataset(
     def rows(changed=cursor) -> Iterator[pa.Table]:
         end = changed.end_value if changed.end_value is not None else reader.bound(LATEST)
         for batch in read_ahead(reader.batches(config, changed.start_value, end, batch_rows)):
+            if usage:
+                check_usage_batch(source_name, batch, config.primary_key)
             yield with_event_dates(batch) if usage else batch
 
     return rows
@@ -104,6 +143,6 @@ def windowed_source(
 
     @dlt.source(name=source_name, max_table_nesting=0)
     def tables() -> list[DltResource]:
-        return [windowed_dataset(d, datasets[d], reader, window, batch_rows) for d in selected]
+        return [windowed_dataset(source_name, d, datasets[d], reader, window, batch_rows) for d in selected]
 
     return tables()

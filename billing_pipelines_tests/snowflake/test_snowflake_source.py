@@ -139,7 +139,8 @@ def test_hostile_values_and_window_names_in_literals_load_as_plain_text(usage_la
         """
       usage_events:
         query: |
-          SELECT EVENT_ID AS event_id, METRIC AS metric, OCCURRED_AT AS event_timestamp,
+          SELECT EVENT_ID AS event_id, ACCOUNT_EXTERNAL_ID AS customer_external_id, METRIC AS metric,
+                 QUANTITY AS quantity, OCCURRED_AT AS event_timestamp,
                  PROPERTIES AS properties, 'it''s :window_start' AS note  -- not :window_end either
           FROM METERED_USAGE
           WHERE OCCURRED_AT >= :window_start AND OCCURRED_AT < :window_end

@@ -79,3 +79,28 @@ def test_state_read_in_two_versions_by_one_load_keeps_the_later_one(meter_events
             (7, "New name"),
             (8, "Other"),
         ]
+
+
+def test_a_usage_row_without_its_key_fails_the_window_naming_it_and_writes_nothing(
+    meter_events, project_config, load_raw, postgres_url
+):
+    config = project_config(SOURCE)
+    assert load_raw(config, selection="raw_app/usage_events", tags=DAY).success
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:  # the source now holds an event it gives no id
+        connection.execute(sa.text("ALTER TABLE meter_events ALTER COLUMN event_id DROP NOT NULL"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO meter_events VALUES (NULL, 'CUS-1', 'api_calls', 9, timestamptz '2026-09-01 12:30:00+00'),"
+                " (6, 'CUS-1', 'api_calls', 6, timestamptz '2026-09-01 13:00:00+00')"
+            )
+        )
+    engine.dispose()
+    result = load_raw(config, selection="raw_app/usage_events", tags=DAY, raise_on_error=False)
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    message = failure.step_failure_data.error.to_string()
+    assert "app: 1 usage row(s) of this window have no event_id, the primary key" in message
+    assert "COALESCE(event_id, md5(" in message
+    rows = raw(config, "SELECT event_id, count(*) FROM raw_app.usage_events GROUP BY 1 ORDER BY 1")
+    assert rows == [(1, 2), (2, 1), (3, 1), (4, 1), (5, 1)]  # nothing of the failed window was written
