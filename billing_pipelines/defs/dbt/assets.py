@@ -86,6 +86,30 @@ def tests_beyond_selection(manifest: dict, extra: list[str], selected: set[dg.As
     )
 
 
+def tests_of_absent_models(
+    manifest: dict, existing: set[tuple[str, str]], selected: set[dg.AssetKey], built: list[str]
+) -> list[str]:
+    """Tests that read a model the warehouse does not have and the build does not make: a
+    relationships test between `contracts` and `customers`, say, when a run builds `customers`
+    on a warehouse that never had `contracts` (no source delivers contracts). dbt selects a
+    test when any model it reads is selected, so it would fail the build on a missing table;
+    such a test is another model's check, run when that model is built."""
+    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    available = {
+        uid
+        for uid, node in models.items()
+        if (node["schema"], node["alias"]) in existing
+        or dg.AssetKey([node["schema"], node["name"]]) in selected
+        or node["name"] in built
+    }
+    return sorted(
+        node["name"]
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "test"
+        and any(parent in models and parent not in available for parent in manifest["parent_map"].get(uid, []))
+    )
+
+
 def lost_models(manifest: dict, before: set[tuple[str, str]], after: set[tuple[str, str]]) -> list[str]:
     """Models the warehouse had before a build and lacks after it: views dropped with a relation
     they read when dbt replaced it (PostgreSQL)."""
@@ -205,9 +229,11 @@ def dbt_definitions(config: BillingConfig) -> dg.Definitions:
                 f"also building what the selected models read and the warehouse lacks: {', '.join(missing)}"
             )
             build += ["--select", " ".join(missing)]
-            extra_tests = tests_beyond_selection(manifest, missing, selected)
-            if extra_tests:
-                build += ["--exclude", " ".join(extra_tests)]
+        excluded = tests_beyond_selection(manifest, missing, selected) + tests_of_absent_models(
+            manifest, existing, selected, missing
+        )
+        if excluded:
+            build += ["--exclude", " ".join(sorted(set(excluded)))]
         events = []
         try:
             try:
