@@ -17,18 +17,19 @@ is the server's; the run's budget still sizes the Arrow batches and dlt's buffer
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import dagster as dg
 import dlt
 import duckdb
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-from pydantic import TypeAdapter
+from pydantic import PrivateAttr, TypeAdapter
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -60,6 +61,32 @@ ServerConfig = PostgresWarehouseConfig | SnowflakeWarehouseConfig | BigQueryWare
 
 class WarehouseError(RuntimeError):
     """The warehouse cannot be reached as configured; says which variable to fix, never its value."""
+
+
+RUN_LOCK_SUFFIX = ".runs.lock"
+
+
+def hold_warehouse(path: Path, run_id: str, log) -> IO[str]:
+    """Take the DuckDB warehouse for one run: an exclusive lock on `<file>.runs.lock`, held until
+    the returned file is closed (the run's end), or by the kernel until its process dies, so a
+    killed run never keeps it. A DuckDB run's steps run in its own process, one after another
+    (`in_process_executor`), so the run holds it from its first step to its last: a second run
+    waits here, before any step, rather than alternating steps with the first. The lock file
+    names the run holding it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path.with_name(path.name + RUN_LOCK_SUFFIX), "a+")  # noqa: SIM115 (held for the run)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another run"
+        log.info(f"waiting for the warehouse {path.name}: run {holder} is writing it (one run at a time on DuckDB)")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(run_id)
+    handle.flush()
+    return handle
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -112,10 +139,21 @@ class Warehouse(dg.ConfigurableResource):
         """False for a DuckDB file not created yet (nothing to read); a server always exists."""
         return self.kind != "duckdb" or Path(self.path).exists()
 
+    _run_lock: Any = PrivateAttr(default=None)
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Fail a run at its start, naming the variable, when a server warehouse's secret is missing."""
+        """Fail a run at its start, naming the variable, when a server warehouse's secret is
+        missing. On DuckDB, hold the warehouse for the whole run (`hold_warehouse`): two runs
+        over the same days never interleave, the second waits for the first to end."""
         if self.kind != "duckdb":
             dbt_environment(self.server_config)
+        elif context.dagster_run is not None:
+            self._run_lock = hold_warehouse(Path(self.path), context.dagster_run.run_id, context.log)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._run_lock is not None:
+            self._run_lock.close()  # releases the lock
+            self._run_lock = None
 
     def dlt_pipeline(self, pipeline_name: str, dataset_name: str) -> dlt.Pipeline:
         """A dlt pipeline loading into `dataset_name` (a `raw_<source>` schema) of this warehouse."""

@@ -368,6 +368,11 @@ class Company:
                 if "blocked by limit for pool" in (entry.dagster_event.message or "")
             }
 
+    def waits_for_the_warehouse(self, run_id: str) -> bool:
+        """Whether a run logged that it waits for another run to end (`hold_warehouse`)."""
+        with self.instance() as instance:
+            return any("waiting for the warehouse" in (entry.user_message or "") for entry in instance.all_logs(run_id))
+
     def materialized(self, run_id: str) -> set[str]:
         """Assets the run has reported materialized so far."""
         with self.instance() as instance:

@@ -1,13 +1,12 @@
 """Two runs writing the same days at once: the same backfill range launched twice, and a backfill
 overlapping the scheduled sync. DuckDB takes one writing process per file, so every step that
 writes the warehouse is in the `warehouse` pool (limit 1 in the shipped dagster.yaml): the second
-run's warehouse steps wait for the slot. Asserted: both runs succeed, no two warehouse-writing
-steps overlapped in time (STEP_START … STEP_SUCCESS in the instance's event log), and the
-warehouse holds every source event exactly once with the source's daily totals.
-
-The pool is per step, so the two runs' steps may alternate (A loads, B loads, A builds, B
-builds): each write replaces whole windows (raw by key, the models by window), so the end state
-is the one the two runs would leave one after the other. The README ("Concurrency") says so.
+run's warehouse steps wait for the slot, and a run holds the DuckDB warehouse from its start to
+its end (`lib/warehouse.py: hold_warehouse`), so the second run waits before its first step.
+Asserted: both runs succeed, no two warehouse-writing steps overlapped in time (STEP_START …
+STEP_SUCCESS in the instance's event log), the runs did not interleave (one run's warehouse
+steps all ended before the other's began), and the warehouse holds every source event exactly
+once with the source's daily totals.
 
 One run executes in a child process (a run worker) and is held in its usage load (its source
 read waits in PostgreSQL) until the other, started in the test's process, waits for the pool:
@@ -70,9 +69,9 @@ def warehouse_steps(company: Company, run_id: str) -> list[Step]:
 
 
 def run_two_at_once(company: Company, job: str, second: dict) -> TwoRuns:
-    """`job` over FIRST..LAST in a child; while it holds the warehouse slot in its usage load (its
-    read held in PostgreSQL), `second` (`job`, `first`, `last`, tags) starts in this process (on a
-    thread); once that run waits for the `warehouse` pool, the first is let go. Both must succeed."""
+    """`job` over FIRST..LAST in a child; while it holds the warehouse in its usage load (its read
+    held in PostgreSQL), `second` (`job`, `first`, `last`, tags) starts in this process (on a
+    thread); once that run waits for the warehouse, the first is let go. Both must succeed."""
     company.hold_extract(True)
     second_id = str(uuid.uuid4())
     failures: list[BaseException] = []
@@ -88,7 +87,9 @@ def run_two_at_once(company: Company, job: str, second: dict) -> TwoRuns:
         process, child = company.run_in_child(job, tags={"dagster/backfill": "faults"})
         wait_until(company.extract_in_progress, "the first run reading the source", process)
         thread.start()
-        wait_until(lambda: bool(company.blocked_steps(second_id)) or not thread.is_alive(), "the second run waiting")
+        wait_until(
+            lambda: company.waits_for_the_warehouse(second_id) or not thread.is_alive(), "the second run waiting"
+        )
     finally:
         company.hold_extract(False)
     thread.join(RUN_TIMEOUT_SECONDS)
@@ -103,6 +104,15 @@ def run_two_at_once(company: Company, job: str, second: dict) -> TwoRuns:
 def assert_one_writer_at_a_time(runs: TwoRuns) -> None:
     overlapping = [(a, b) for i, a in enumerate(runs.steps) for b in runs.steps[i + 1 :] if a.overlaps(b)]
     assert not overlapping, f"warehouse-writing steps ran at the same time: {overlapping}"
+
+
+def assert_not_interleaved(runs: TwoRuns) -> None:
+    """One run's warehouse steps all ended before the other's first began."""
+    order = [step.run_id for step in sorted(runs.steps, key=lambda step: step.start)]
+    switches = sum(1 for before, after in zip(order, order[1:], strict=False) if before != after)
+    assert switches == 1, "the runs' warehouse steps interleaved: " + ", ".join(
+        f"{'child' if s.run_id == runs.child else 'second'}:{s.step}" for s in sorted(runs.steps, key=lambda s: s.start)
+    )
 
 
 def new_event(company: Company, number: int) -> None:
@@ -123,6 +133,10 @@ def test_the_same_range_twice_at_once_writes_one_step_at_a_time(company: Company
     assert_one_writer_at_a_time(same_range_twice)
     assert_billing_invariants(company, same_range_twice.child)
     assert_billing_invariants(company, same_range_twice.in_process)
+
+
+def test_the_same_range_twice_at_once_does_not_interleave(same_range_twice: TwoRuns):
+    assert_not_interleaved(same_range_twice)
 
 
 def scheduled_sync_request(company: Company, at: datetime) -> dg.RunRequest:
@@ -149,3 +163,7 @@ def test_a_backfill_overlapping_the_scheduled_sync_writes_one_step_at_a_time(com
     assert_one_writer_at_a_time(backfill_and_sync)
     for run_id in (backfill_and_sync.child, backfill_and_sync.in_process):
         assert_billing_invariants(company, run_id, [*USAGE_MODELS, "billing/customers", "billing/contracts"])
+
+
+def test_a_backfill_overlapping_the_scheduled_sync_does_not_interleave(backfill_and_sync: TwoRuns):
+    assert_not_interleaved(backfill_and_sync)

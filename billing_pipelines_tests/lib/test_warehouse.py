@@ -4,6 +4,8 @@ helper for `warehouse.kind`, and never lets a secret out of the variable that ho
 import base64
 import json
 import os
+import threading
+import time
 import uuid
 
 import dagster as dg
@@ -20,6 +22,7 @@ from billing_pipelines.lib.warehouse import (
     WarehouseError,
     dbt_environment,
     dlt_destination,
+    hold_warehouse,
     relations_sql,
     row_id_columns_sql,
     warehouse_for,
@@ -277,3 +280,31 @@ def test_the_row_id_lookup_reads_each_warehouses_catalog_in_its_case(tmp_path, s
     assert 'FROM "ANALYTICS".information_schema.columns' in snowflake and "IN ('RAW_APP_DB')" in snowflake
     bigquery = row_id_columns_sql(config_with(tmp_path, BIGQUERY).warehouse, ["raw_app_db"])
     assert "FROM `acme-billing`.`region-eu`.INFORMATION_SCHEMA.COLUMNS" in bigquery
+
+
+def test_a_second_run_waits_for_the_duckdb_warehouse_until_the_first_ends(tmp_path):
+    warehouse_file = tmp_path / "warehouse.duckdb"
+    messages, acquired = [], threading.Event()
+
+    class Log:
+        def info(self, message):
+            messages.append(message)
+
+    first = hold_warehouse(warehouse_file, "run-1", Log())
+
+    def second_run():
+        handle = hold_warehouse(warehouse_file, "run-2", Log())
+        acquired.set()
+        handle.close()
+
+    thread = threading.Thread(target=second_run)
+    thread.start()
+    while not messages and thread.is_alive():
+        time.sleep(0.01)
+    assert messages == [
+        "waiting for the warehouse warehouse.duckdb: run run-1 is writing it (one run at a time on DuckDB)"
+    ]
+    assert not acquired.is_set()  # it waits for the first run's end
+    first.close()
+    thread.join(10)
+    assert acquired.is_set() and (tmp_path / "warehouse.duckdb.runs.lock").read_text() == "run-2"
