@@ -41,3 +41,9 @@
         rows between unbounded preceding and unbounded following
     )
 {%- endmacro %}
+
+{# A usage event's properties as compared between deliveries: an empty object `{}` and JSON
+   `null` are the same as none (a push without properties, a CSV row with `{}`). #}
+{% macro no_properties(column) -%}
+    coalesce(nullif(nullif({{ column }}, '{}'), 'null'), '')
+{%- endmacro %}

@@ -107,6 +107,70 @@
 
 
 {#
+  Whether a text matches a regular expression as a whole. `pattern` is written without
+  backslashes (bracket expressions instead: `[.]`, `[0-9]`), so it reads the same in every
+  warehouse's string literals.
+#}
+{% macro regex_full_match(text, pattern) %}{{ return(adapter.dispatch('regex_full_match')(text, pattern)) }}{% endmacro %}
+{% macro default__regex_full_match(text, pattern) %}regexp_full_match({{ text }}, '{{ pattern }}'){% endmacro %}
+{% macro postgres__regex_full_match(text, pattern) %}({{ text }}) ~ '^({{ pattern }})$'{% endmacro %}
+{% macro snowflake__regex_full_match(text, pattern) %}regexp_like({{ text }}, '{{ pattern }}'){% endmacro %}
+{% macro bigquery__regex_full_match(text, pattern) %}regexp_contains({{ text }}, '^({{ pattern }})$'){% endmacro %}
+
+
+{#
+  Whether a text holds a control character, U+0000-U+001F or U+007F (the push API's rule for
+  ids and names: ingest_api/models.py NO_CONTROL_CHARACTERS). PostgreSQL text cannot hold U+0000.
+  Snowflake and BigQuery read `\xhh` in a string literal as the character itself; RE2 (DuckDB,
+  BigQuery) reads it in a pattern as the same character.
+#}
+{% macro has_control_characters(text) %}{{ return(adapter.dispatch('has_control_characters')(text)) }}{% endmacro %}
+{% macro default__has_control_characters(text) %}regexp_matches({{ text }}, '[\x00-\x1f\x7f]'){% endmacro %}
+{% macro postgres__has_control_characters(text) %}({{ text }}) ~ '[\x01-\x1f\x7f]'{% endmacro %}
+{% macro snowflake__has_control_characters(text) %}regexp_like({{ text }}, '.*[\x00-\x1f\x7f].*', 's'){% endmacro %}
+{% macro bigquery__has_control_characters(text) %}regexp_contains({{ text }}, r'[\x00-\x1f\x7f]'){% endmacro %}
+
+
+{#
+  What a JSON text holds: 'object', 'null' (the JSON literal null), 'other' (an array, a string,
+  a number, a boolean), or NULL when the text is not JSON. Each warehouse's own parser decides
+  what JSON is: DuckDB's also reads NaN and trailing commas (`[1,]`), which PostgreSQL's refuses;
+  BigQuery reads numbers that do not fit a double by rounding them.
+#}
+{% macro json_kind(text) %}{{ return(adapter.dispatch('json_kind')(text)) }}{% endmacro %}
+
+{% macro default__json_kind(text) -%}
+    case when json_valid({{ text }}) then
+        case json_type({{ text }}) when 'OBJECT' then 'object' when 'NULL' then 'null' else 'other' end
+    end
+{%- endmacro %}
+
+{# PostgreSQL has no safe JSON cast: the function `create_parse_functions` installs. #}
+{% macro postgres__json_kind(text) %}{{ parse_functions_schema() }}.json_kind({{ text }}){% endmacro %}
+
+{# Snowflake's TYPEOF names a JSON null NULL_VALUE; the object test reads the text itself (a valid
+   JSON text starting with `{` is an object), which also holds where TYPEOF cannot see the JSON
+   type (fakesnow). #}
+{% macro snowflake__json_kind(text) -%}
+    case
+        when regexp_like({{ text }}, '[ \t\n\r]*null[ \t\n\r]*') then 'null'
+        when try_parse_json({{ text }}) is null then null
+        when regexp_like({{ text }}, '[ \t\n\r]*[{].*', 's') then 'object'
+        else 'other'
+    end
+{%- endmacro %}
+
+{% macro bigquery__json_kind(text) -%}
+    case
+        when safe.parse_json({{ text }}, wide_number_mode => 'round') is null then null
+        when json_type(safe.parse_json({{ text }}, wide_number_mode => 'round')) = 'object' then 'object'
+        when json_type(safe.parse_json({{ text }}, wide_number_mode => 'round')) = 'null' then 'null'
+        else 'other'
+    end
+{%- endmacro %}
+
+
+{#
   on-run-start: PostgreSQL's stand-ins for try_cast, in the staging schema. Each accepts the
   forms DuckDB's try_cast accepts for real data and returns NULL for anything else instead of
   failing the query:
@@ -118,6 +182,8 @@
     `Z`, `+HH`, `+HHMM` or `+HH:MM`; digits beyond microseconds are dropped (as DuckDB does),
     not rounded. DuckDB's rarer forms (named time zones, `epoch`, `infinity`, two-digit years)
     are rejected here.
+  - json_kind: what a JSON text holds, 'object', 'null' or 'other', NULL when it is not JSON
+    (PostgreSQL's json type: no NaN, no trailing commas, no raw control characters in strings).
   Other warehouses have their own safe cast and need nothing.
 #}
 {% macro create_parse_functions() %}{{ return(adapter.dispatch('create_parse_functions')()) }}{% endmacro %}
@@ -158,6 +224,17 @@
             return null;
         end if;
         return cast(regexp_replace(value, '([.][0-9]{6})[0-9]+', '\1') as timestamptz);
+    exception when data_exception then
+        return null;
+    end $$;
+
+    create or replace function {{ schema }}.json_kind(value text) returns text
+    language plpgsql immutable parallel safe as $$
+    begin
+        if value is null then
+            return null;
+        end if;
+        return case json_typeof(cast(value as json)) when 'object' then 'object' when 'null' then 'null' else 'other' end;
     exception when data_exception then
         return null;
     end $$;

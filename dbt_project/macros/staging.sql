@@ -71,6 +71,7 @@ select
     case
         {{ check_delivery(m) }}
         {{ check_present(m, 'external_id') }}
+        {{ check_no_control_characters(m, 'external_id') }}
         {{ check_in(m, 'currency', accepted_currencies()) }}
         {{ check_parses(m, 'created_at', 'timestamp') }}
         {{ check_parses(m, 'updated_at', 'timestamp') }}
@@ -120,6 +121,8 @@ select
         {{ check_delivery(m) }}
         {{ check_present(m, 'contract_id') }}
         {{ check_present(m, 'customer_id') }}
+        {{ check_no_control_characters(m, 'contract_id') }}
+        {{ check_no_control_characters(m, 'customer_id') }}
         {{ check_in(m, 'status', status.map.keys() | list if status.map else contract_statuses(), required=true) }}
         {{ check_in(m, 'currency', accepted_currencies()) }}
         {{ check_parses(m, 'start_date', 'date', required=true) }}
@@ -161,6 +164,7 @@ select
     case
         {{ check_delivery(m) }}
         {{ check_present(m, 'contract_id') }}
+        {{ check_no_control_characters(m, 'contract_id') }}
         {{ check_in(m, 'pricing_model', pricing_models(), required=true) }}
         {{ check_parses(m, 'unit_amount', 'decimal') }}
         {{ check_in(m, 'currency', accepted_currencies()) }}
@@ -208,9 +212,13 @@ select
         {{ check_delivery(m) }}
         {{ check_present(m, 'customer_id') }}
         {{ check_present(m, 'metric') }}
+        {{ check_no_control_characters(m, 'customer_id') }}
+        {{ check_no_control_characters(m, 'metric') }}
+        {{ check_no_control_characters(m, 'event_id') }}
         {{ check_parses(m, 'event_timestamp', 'timestamp', required=true) }}
         {{ check_event_time_range(m, event_timestamp) }}
-        {{ check_parses(m, 'quantity', 'decimal', required=true) }}
+        {{ check_parses(m, 'quantity', 'decimal', required=true, max_places=9) }}
+        {{ check_json_object(m, 'properties') }}
     end as reject_reason,
     {{ delivery_columns(m) }}
 from raw
@@ -302,11 +310,21 @@ from raw
     {%- if spec is not none %}{{ reject_if_missing(spec.column, canonical) }}{% endif -%}
 {%- endmacro %}
 
-{% macro check_parses(m, canonical, kind, required=false) -%}
+{% macro check_parses(m, canonical, kind, required=false, max_places=none) -%}
     {%- set spec = m.columns.get(canonical) -%}
     {%- if spec is not none -%}
-        {{ reject_if_unparsable(spec.column, kind, canonical, required, m.raw_types.get(spec.column | lower)) }}
+        {{ reject_if_unparsable(spec.column, kind, canonical, required, m.raw_types.get(spec.column | lower), max_places) }}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro check_no_control_characters(m, canonical) -%}
+    {%- set spec = m.columns.get(canonical) -%}
+    {%- if spec is not none %}{{ reject_if_control_characters(spec.column, canonical) }}{% endif -%}
+{%- endmacro %}
+
+{% macro check_json_object(m, canonical) -%}
+    {%- set spec = m.columns.get(canonical) -%}
+    {%- if spec is not none %}{{ reject_if_not_json_object(spec.column, canonical) }}{% endif -%}
 {%- endmacro %}
 
 {% macro check_in(m, canonical, accepted, required=false) -%}

@@ -8,8 +8,8 @@
 -- Window replace like usage_events: a corrected mapping clears a window's entries when the
 -- window is re-run; without vars everything is rebuilt. The conflict check joins the window's
 -- deliveries to billing.usage_events by event_id, as usage_events' own counted-elsewhere probe does.
--- Properties are compared as text, an empty object `{}` being the same as none (a push without
--- properties and a CSV row with `{}` are one event).
+-- Properties are compared as text, an empty object `{}` and JSON `null` being the same as none
+-- (a push without properties and a CSV row with `{}` are one event).
 {{ config(
     materialized='incremental',
     incremental_strategy=append_strategy(),
@@ -58,7 +58,7 @@ where delivered.reject_reason is null
         or counted.metric is distinct from delivered.metric
         or counted.quantity is distinct from delivered.quantity
         or counted.event_timestamp is distinct from delivered.event_timestamp
-        or coalesce(nullif(counted.properties, '{}'), '') is distinct from coalesce(nullif(delivered.properties, '{}'), '')
+        or {{ no_properties('counted.properties') }} is distinct from {{ no_properties('delivered.properties') }}
     )
 {% if not loop.last %}union all{% endif %}
 {% endfor %}
