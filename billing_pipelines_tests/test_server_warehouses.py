@@ -420,6 +420,7 @@ class Company:
 
     def load(self) -> dg.Definitions:
         os.environ["BILLING_CONFIG"] = str(self.root / "billing.yaml")
+        os.environ.pop("BILLING_WAREHOUSE", None)  # a dbt step exports it for dbt: never this company's
         current_config.cache_clear()
         return build_definitions()
 

@@ -350,7 +350,9 @@ async def save_usage_adjustment(request: Request, key: UsageClerk) -> HTMLRespon
         errors |= {"timestamp": problem} if problem else {}
     if errors:
         return form_page(request, USAGE_ADJUSTMENT_FORM, values, errors)
-    placements = await land(request, {"usage_events": usage_rows([event], sent=[record])}, drop_repeats=True)
+    placements = await land(
+        request, {"usage_events": usage_rows([event], sent=[record])}, drop_repeats=True, same_values=False
+    )
     if placements["usage_events"].duplicates:
         return saved_page(request, USAGE_ADJUSTMENT_FORM, event, {}, duplicate=True)
     return saved_page(request, USAGE_ADJUSTMENT_FORM, event, placements)

@@ -126,18 +126,23 @@ def rejection_rows(dataset: str, request_id: str, rejections: list[Rejection]) -
     ]
 
 
-def delivery_keys(rows: list[tuple[str, ...]]) -> list[tuple[str, int] | str]:
+def delivery_keys(rows: list[tuple[str, ...]], with_values: bool = True) -> list[tuple[str, int] | str]:
     """What makes a pushed usage row a repeat of one landed before: its event_id with the same
     values (a retry). The same id with other values is a different delivery: it is landed, so
     the canonical model shows the conflict (quarantined as a conflicting duplicate) instead of
     the API dropping it unseen. A row without an id has no key (canonical dedups its content).
     The values are hashed by Python, which is consistent within one API process, all that the
-    in-memory index (`replay.RecentEventIds`) needs."""
-    return [(row[0], hash(row)) if row[0] else "" for row in rows]
+    in-memory index (`replay.RecentEventIds`) needs. Without `with_values` the id alone is the
+    key (the manual form's event id stands for one submission, sent twice by a double click
+    whose timestamp differs)."""
+    return [((row[0], hash(row)) if with_values else (row[0], None)) if row[0] else "" for row in rows]
 
 
 async def land(
-    request: Request, rows_by_dataset: dict[str, list[tuple[str, ...]]], drop_repeats: bool = False
+    request: Request,
+    rows_by_dataset: dict[str, list[tuple[str, ...]]],
+    drop_repeats: bool = False,
+    same_values: bool = True,
 ) -> dict[str, Placement]:
     """Append every non-empty row list to its landing file; returns once all are on disk, with
     where each landed. With `drop_repeats`, usage rows landed before (`delivery_keys`) are left
@@ -148,7 +153,9 @@ async def land(
         spool.append(
             dataset,
             rows_by_dataset[dataset],
-            delivery_keys(rows_by_dataset[dataset]) if drop_repeats and dataset == "usage_events" else None,
+            delivery_keys(rows_by_dataset[dataset], same_values)
+            if drop_repeats and dataset == "usage_events"
+            else None,
         )
         for dataset in datasets
     ]

@@ -5,7 +5,6 @@ import dagster as dg
 
 from billing_pipelines.defs.dbt.assets import lost_models, missing_inputs
 from billing_pipelines.defs.dbt.assets import tests_beyond_selection as extra_tests  # not collected as a test
-from billing_pipelines.defs.dbt.assets import tests_of_absent_models as absent_tests  # not collected as a test
 
 
 def model(schema: str, name: str) -> dict:
@@ -71,11 +70,3 @@ def test_the_build_leaves_out_the_tests_of_the_missing_inputs_but_keeps_those_of
     assert extra_tests(MANIFEST, ["stg_b"], selected={USAGE, STG_A}) == ["not_null_stg_b"]
     assert extra_tests(MANIFEST, ["stg_b"], selected={STG_A}) == ["not_null_stg_b", "usage_matches_stg_b"]
     assert extra_tests(MANIFEST, [], selected={USAGE}) == []
-
-
-def test_tests_reading_a_model_neither_in_the_warehouse_nor_built_are_left_out():
-    # stg_b was never built (no source delivers it) and the run builds usage only
-    existing = {("staging", "stg_a")}
-    assert absent_tests(MANIFEST, existing, selected={USAGE}, built=[]) == ["not_null_stg_b", "usage_matches_stg_b"]
-    assert absent_tests(MANIFEST, existing, selected={USAGE}, built=["stg_b"]) == []
-    assert absent_tests(MANIFEST, existing | {("staging", "stg_b")}, selected={USAGE}, built=[]) == []

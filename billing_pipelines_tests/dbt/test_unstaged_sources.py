@@ -38,11 +38,16 @@ def test_sources_named_as_their_staging_models_load_nothing_unread(manifest):
     require_staging_for_every_load(config(sources), manifest)  # no error
 
 
-def test_a_source_no_staging_model_reads_is_refused_naming_its_tables(manifest):
+def test_usage_no_staging_model_reads_is_refused_naming_its_tables(manifest):
     sources = SQL_SOURCE.format(name="app") + "  payments: {kind: stripe}\n"
     assert raw_tables_nothing_reads(config(sources), manifest)[0] == ["raw_app.usage_events", "raw_payments.*"]
     with pytest.raises(ConfigError, match=r"the sources load raw_app\.usage_events, raw_payments\.\*, which no dbt"):
         require_staging_for_every_load(config(sources), manifest)
+
+
+def test_other_unread_tables_are_a_warning(manifest, caplog):
+    require_staging_for_every_load(config("\n  payments: {kind: stripe}\n"), manifest)
+    assert "the sources load raw_payments.*, which no dbt staging model reads" in caplog.text
 
 
 def test_a_dataset_the_source_has_no_staging_model_for_is_refused(manifest):

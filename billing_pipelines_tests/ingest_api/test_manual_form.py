@@ -156,8 +156,11 @@ def test_a_usage_adjustment_lands_once_with_its_note_even_when_submitted_twice(a
         pushed = json_client.post(
             "/v1/usage-events", json=[{k: v for k, v in form.items() if k != "note"} | {"event_id": event_id}]
         ).json()
-    assert pushed["duplicates"] == [{"index": 0, "event_id": event_id}]
-    [row] = [row for row in landed_rows(api, "usage_events") if row["event_id"] == event_id]
+    # the same id pushed without the form's note is another delivery: landed, and the canonical
+    # model keeps the form's and quarantines this one as a conflicting duplicate
+    assert pushed["accepted"] == [0] and pushed["duplicates"] == []
+    row, pushed_row = [row for row in landed_rows(api, "usage_events") if row["event_id"] == event_id]
+    assert pushed_row["properties"] == ""
     assert (row["customer_external_id"], row["quantity"]) == (f"{ids}CUS-7", "-250.5")
     assert row["event_timestamp"] == "2026-09-01T10:00:00Z"
     assert row["properties"] == (

@@ -524,11 +524,12 @@ def world(tmp_path_factory, app_database):
             env.setenv("BILLING_CONFIG", str(world.config_path))
             env.delenv("BILLING_WAREHOUSE", raising=False)
             deploy_secrets(env, world, app_database, {"sheets": sheets_key, "bigquery": bigquery_key})
-            retry = step_retries.RAW_LOAD_RETRY  # one retry, at once: the failing run stays short
-            env.setattr(step_retries, "RAW_LOAD_RETRY", dg.RetryPolicy(1, 0.05, retry.backoff))
             current_config.cache_clear()
             world.config = current_config()
-            world.defs = build_definitions()
+            with pytest.MonkeyPatch.context() as retries:  # only these definitions: other tests keep the shipped policy
+                retry = step_retries.RAW_LOAD_RETRY  # one retry, at once: the failing run stays short
+                retries.setattr(step_retries, "RAW_LOAD_RETRY", dg.RetryPolicy(1, 0.05, retry.backoff))
+                world.defs = build_definitions()
 
             world.api = RunningApi(root, world.config_path).start()
             try:

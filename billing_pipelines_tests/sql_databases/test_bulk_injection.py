@@ -91,7 +91,8 @@ def test_a_partition_key_that_is_not_a_date_is_refused(key, app_db, project_conf
 def test_a_window_parameter_inside_a_literal_or_comment_stays_text(app_db, project_config, load_raw):
     config = project_config(
         query_form(
-            "SELECT event_id, ':window_start' AS note, event_timestamp -- not :window_end\n"
+            "SELECT event_id, customer_external_id, metric, quantity, ':window_start' AS note,\n"
+            "       event_timestamp -- not :window_end\n"
             "FROM meter_events WHERE event_timestamp >= :window_start AND event_timestamp < :window_end"
         )
     )

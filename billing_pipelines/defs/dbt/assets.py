@@ -24,11 +24,12 @@ dbt writes it. A failed build still reports the models it built, without that me
 """
 
 import json
+import logging
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from billing_pipelines.config import BillingConfig, ConfigError, current_config
+from billing_pipelines.config import PARTITIONED_DATASETS, BillingConfig, ConfigError, current_config
 from billing_pipelines.defs.dbt.metadata import with_warehouse_metadata
 from billing_pipelines.defs.dbt.project import cached_parse, dbt_cli, dbt_project, ensure_manifest, warm_target
 from billing_pipelines.defs.dbt.translator import BillingDbtTranslator
@@ -83,30 +84,6 @@ def tests_beyond_selection(manifest: dict, extra: list[str], selected: set[dg.As
         if node["resource_type"] == "test"
         and extra_models.intersection(manifest["parent_map"].get(uid, []))
         and not chosen.intersection(manifest["parent_map"].get(uid, []))
-    )
-
-
-def tests_of_absent_models(
-    manifest: dict, existing: set[tuple[str, str]], selected: set[dg.AssetKey], built: list[str]
-) -> list[str]:
-    """Tests that read a model the warehouse does not have and the build does not make: a
-    relationships test between `contracts` and `customers`, say, when a run builds `customers`
-    on a warehouse that never had `contracts` (no source delivers contracts). dbt selects a
-    test when any model it reads is selected, so it would fail the build on a missing table;
-    such a test is another model's check, run when that model is built."""
-    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
-    available = {
-        uid
-        for uid, node in models.items()
-        if (node["schema"], node["alias"]) in existing
-        or dg.AssetKey([node["schema"], node["name"]]) in selected
-        or node["name"] in built
-    }
-    return sorted(
-        node["name"]
-        for uid, node in manifest["nodes"].items()
-        if node["resource_type"] == "test"
-        and any(parent in models and parent not in available for parent in manifest["parent_map"].get(uid, []))
     )
 
 
@@ -187,15 +164,19 @@ def raw_tables_nothing_reads(config: BillingConfig, manifest: dict) -> tuple[lis
 
 
 def require_staging_for_every_load(config: BillingConfig, manifest: dict) -> None:
-    """Refuse to load definitions whose loads would land records no model reads: they would
-    never reach billing and nothing would say so."""
+    """Refuse to load definitions whose usage loads would land events no model reads: they
+    would never be billed and nothing would say so. Other unread raw tables (a source's
+    customers not staged yet) are logged as a warning at every load of the definitions."""
     unread, staged = raw_tables_nothing_reads(config, manifest)
+    problem = (
+        f"billing.yaml: the sources load {', '.join(unread)}, which no dbt staging model reads, "
+        "so their records would never reach the billing tables. Name each source as its staging models "
+        f"do ({', '.join(staged)}), or add staging models for it (README: 'Adding a source')."
+    )
+    if any(table.rsplit(".", 1)[1] in PARTITIONED_DATASETS for table in unread):
+        raise ConfigError(problem)
     if unread:
-        raise ConfigError(
-            f"billing.yaml: the sources load {', '.join(unread)}, which no dbt staging model reads, "
-            "so their records would never reach the billing tables. Name each source as its staging models "
-            f"do ({', '.join(staged)}), or add staging models for it (README: 'Adding a source')."
-        )
+        logging.getLogger(__name__).warning(problem)
 
 
 def dbt_definitions(config: BillingConfig) -> dg.Definitions:
@@ -229,11 +210,9 @@ def dbt_definitions(config: BillingConfig) -> dg.Definitions:
                 f"also building what the selected models read and the warehouse lacks: {', '.join(missing)}"
             )
             build += ["--select", " ".join(missing)]
-        excluded = tests_beyond_selection(manifest, missing, selected) + tests_of_absent_models(
-            manifest, existing, selected, missing
-        )
-        if excluded:
-            build += ["--exclude", " ".join(sorted(set(excluded)))]
+            extra_tests = tests_beyond_selection(manifest, missing, selected)
+            if extra_tests:
+                build += ["--exclude", " ".join(extra_tests)]
         events = []
         try:
             try:
