@@ -1,7 +1,9 @@
 """The code location: every definition under `defs/`, one folder per source or concern.
 
 Loading validates billing.yaml first, so a configuration mistake fails the load with file,
-line and key path before anything else is built.
+line and key path before anything else is built. Nothing is built on import: Dagster calls
+`defs` when it loads the code location, so importing `build_definitions` (as tests and
+benchmarks do) never reads the billing.yaml of whatever folder the import happens in.
 """
 
 import warnings
@@ -29,4 +31,7 @@ def build_definitions() -> dg.Definitions:
         return dg.ComponentTree.for_project(path_within_project=PACKAGE).build_defs(PACKAGE / "defs")
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location's definitions, built when Dagster loads it."""
+    return build_definitions()

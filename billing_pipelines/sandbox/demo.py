@@ -90,12 +90,18 @@ def demo_days(config: BillingConfig, today: date) -> tuple[date, date]:
 def run_sync(stage: Stage, first: date, last: date, purpose: str) -> None:
     """Run `billing_sync` for the days `first`..`last` as one run in the Dagster instance, its
     progress drawn on `stage`; a failed run ends the demo with what failed."""
-    from billing_pipelines.definitions import defs  # loading builds the dbt manifest if needed
+    from billing_pipelines.definitions import build_definitions  # builds the dbt manifest if needed
 
     run_id = str(uuid.uuid4())
     with run_progress(stage, run_id):
         result = run_days(
-            defs, SYNC_JOB, first, last, DagsterInstance.get(), run_id=run_id, **{"billing/purpose": purpose}
+            build_definitions(),
+            SYNC_JOB,
+            first,
+            last,
+            DagsterInstance.get(),
+            run_id=run_id,
+            **{"billing/purpose": purpose},
         )
     if not result.success:
         stage.done("FAILED")
