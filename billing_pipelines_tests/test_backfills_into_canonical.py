@@ -21,7 +21,7 @@ import json
 import os
 import random
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -40,6 +40,7 @@ from billing_pipelines.lib.runs import failure_messages, run_days
 from billing_pipelines.sandbox.bigquery_standin import USAGE_COLUMNS
 from billing_pipelines.sandbox.snowflake_standin import STANDIN_PASSWORD
 from billing_pipelines_tests.conftest import MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, scratch_database
+from billing_pipelines_tests.environment import environment_restored
 
 FIRST, LAST = date(2026, 9, 1), date(2026, 9, 3)
 START, END = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 9, 4, tzinfo=UTC)
@@ -369,18 +370,6 @@ class Backfill:
 
     def daily_usage(self, source: Source) -> DailyUsage:
         return as_daily_usage(self.query(CANONICAL_DAILY_USAGE, source.name))
-
-
-@contextmanager
-def environment_restored() -> Iterator[None]:
-    """The process environment as it was, afterwards: a run exports settings into it for its
-    engines (dbt's target and warehouse file, dlt's buffer and pipeline settings)."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module", params=list(CONFIGURATIONS))

@@ -36,6 +36,7 @@ from billing_pipelines.defs.sql_databases.assets import sql_source_definitions
 from billing_pipelines.defs.sync.jobs import USAGE_JOB
 from billing_pipelines.lib.runs import failure_messages, partition_range_tags, run_days
 from billing_pipelines.lib.warehouse import warehouse_for
+from billing_pipelines_tests.environment import environment_restored
 from billing_pipelines_tests.invariants import ExpectedUsage, assert_usage_accounted
 
 URL_ENV = "SCHEMA_CHANGES_APP_DB_URL"
@@ -109,17 +110,6 @@ class Project:
                 f" and table_name = '{table}'"
             )
         ]
-
-
-@contextmanager
-def environment_restored() -> Iterator[None]:
-    """The process environment as it was, afterwards: a run exports settings into it."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -54,6 +54,7 @@ from billing_pipelines.sandbox.http_standin import RESET
 from billing_pipelines.sandbox.hubspot_standin import HubSpotStandin
 from billing_pipelines.sandbox.snowflake_standin import STANDIN_PASSWORD
 from billing_pipelines.sandbox.stripe_standin import StripeStandin
+from billing_pipelines_tests.environment import environment_restored
 from billing_pipelines_tests.faults.fault_proxy import FaultProxy
 from billing_pipelines_tests.invariants import ExpectedUsage, assert_daily_sums_match, assert_usage_accounted
 
@@ -315,18 +316,6 @@ class Project:
 
     def canonical(self) -> dict[str, list[tuple]]:
         return {table: sorted(self.query(sql), key=repr) for table, sql in CANONICAL.items()}
-
-
-@contextmanager
-def environment_restored() -> Iterator[None]:
-    """The process environment as it was, afterwards: a run exports settings into it (dbt's
-    target and warehouse file, dlt's buffer size)."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
