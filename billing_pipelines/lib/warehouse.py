@@ -147,8 +147,8 @@ class Warehouse(dg.ConfigurableResource):
         over the same days never interleave, the second waits for the first to end."""
         if self.kind != "duckdb":
             dbt_environment(self.server_config)
-        elif context.dagster_run is not None:
-            self._run_lock = hold_warehouse(Path(self.path), context.dagster_run.run_id, context.log)
+        elif context.run is not None:
+            self._run_lock = hold_warehouse(Path(self.path), context.run.run_id, context.log)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._run_lock is not None:
