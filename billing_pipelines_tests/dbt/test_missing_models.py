@@ -1,9 +1,10 @@
 """A fresh warehouse: the dbt step's build also takes the missing models the selected ones read,
-without their own tests; on PostgreSQL it builds again the views its build dropped."""
+without their own tests, and leaves out the tests of models nothing builds; on PostgreSQL it
+builds again the views its build dropped."""
 
 import dagster as dg
 
-from billing_pipelines.defs.dbt.assets import lost_models, missing_inputs
+from billing_pipelines.defs.dbt.assets import lost_models, missing_inputs, unrunnable_tests
 from billing_pipelines.defs.dbt.assets import tests_beyond_selection as extra_tests  # not collected as a test
 
 
@@ -70,3 +71,37 @@ def test_the_build_leaves_out_the_tests_of_the_missing_inputs_but_keeps_those_of
     assert extra_tests(MANIFEST, ["stg_b"], selected={USAGE, STG_A}) == ["not_null_stg_b"]
     assert extra_tests(MANIFEST, ["stg_b"], selected={STG_A}) == ["not_null_stg_b", "usage_matches_stg_b"]
     assert extra_tests(MANIFEST, [], selected={USAGE}) == []
+
+
+CONTRACTS_MANIFEST = {
+    "nodes": {
+        "model.p.customers": model("billing", "customers"),
+        "model.p.contracts": model("billing", "contracts"),
+        "test.p.unique_customers": data_test("unique_customers") | {"attached_node": "model.p.customers"},
+        "test.p.contract_customer_known": data_test("contract_customer_known") | {"attached_node": "model.p.contracts"},
+    },
+    "parent_map": {
+        "test.p.unique_customers": ["model.p.customers"],
+        "test.p.contract_customer_known": ["model.p.contracts", "model.p.customers"],
+    },
+}
+CUSTOMERS, CONTRACTS = dg.AssetKey(["billing", "customers"]), dg.AssetKey(["billing", "contracts"])
+
+
+def test_a_test_reading_a_model_no_source_feeds_is_left_out():
+    """No source delivers contracts: `contracts` is neither in the warehouse nor built, so the
+    test that every contract's customer is known could only fail."""
+    absent = unrunnable_tests(CONTRACTS_MANIFEST, set(), ["customers"], {CUSTOMERS})
+    assert absent == ["contract_customer_known"]
+
+
+def test_a_test_is_kept_when_its_models_exist_or_are_built():
+    existing = {("billing", "contracts")}
+    assert unrunnable_tests(CONTRACTS_MANIFEST, existing, ["customers"], {CUSTOMERS}) == []
+    assert unrunnable_tests(CONTRACTS_MANIFEST, set(), ["customers", "contracts"], {CUSTOMERS}) == []
+
+
+def test_a_check_of_a_selected_model_is_never_left_out():
+    """Dagster waits for the result of every check of a selected model: one that cannot pass
+    fails the run, it is not dropped."""
+    assert unrunnable_tests(CONTRACTS_MANIFEST, set(), ["contracts"], {CONTRACTS}) == ["unique_customers"]
