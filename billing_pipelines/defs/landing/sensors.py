@@ -12,7 +12,7 @@ from billing_pipelines.defs.landing.assets import LANDING
 from billing_pipelines.defs.sync.jobs import LANDING_STATE_DATASETS, loads_and_downstream
 from billing_pipelines.lib.raw_assets import raw_loads
 from billing_pipelines.lib.runs import partition_range_tags
-from billing_pipelines.lib.windows import contiguous_day_ranges, usage_partitions
+from billing_pipelines.lib.windows import contiguous_day_ranges
 
 LANDING_USAGE_JOB = "landing_usage_by_day"
 LANDING_STATE_JOB = "landing_state_sync"
@@ -70,7 +70,7 @@ def newly_landed(root, cursor: str | None) -> list[LandedFile]:
     return [f for f in recorded if f.received_at > since]
 
 
-def landing_jobs(config: BillingConfig) -> list:
+def landing_jobs() -> list:
     """What the sensor launches: landing usage for some days, or landing state and rejects
     (rejected records and rejected files)."""
     return [
@@ -78,14 +78,12 @@ def landing_jobs(config: BillingConfig) -> list:
             LANDING_USAGE_JOB,
             raw_loads([LANDING], PARTITIONED_DATASETS),
             "Landing-zone usage files for the days they touch (launched by the landing sensor).",
-            usage_partitions(config.history_start),
         ),
         loads_and_downstream(
             LANDING_STATE_JOB,
             raw_loads([LANDING], LANDING_STATE_DATASETS),
             "Landing-zone state files, the push API's rejected records and rejected files "
             "(launched by the landing sensor).",
-            None,
         ),
     ]
 
@@ -122,5 +120,5 @@ def defs() -> dg.Definitions:
     config = current_config()
     if not config.landing.enabled:
         return dg.Definitions()
-    jobs = landing_jobs(config)
+    jobs = landing_jobs()
     return dg.Definitions(jobs=jobs, sensors=[landing_sensor(config, jobs)])

@@ -20,7 +20,6 @@ from billing_pipelines.defs.landing.assets import LANDING
 from billing_pipelines.defs.landing.columns import REJECTED_RECORDS
 from billing_pipelines.defs.landing.extract import REJECTED_FILES
 from billing_pipelines.lib.raw_assets import raw_asset_key, raw_loads, raw_schema
-from billing_pipelines.lib.windows import usage_partitions
 
 SYNC_JOB = "billing_sync"
 USAGE_JOB = "usage_by_day"
@@ -56,19 +55,15 @@ def api_loads(config: BillingConfig) -> dg.AssetSelection:
     return dg.AssetSelection.key_prefixes(*[[raw_schema(name)] for name in config.enabled_api_sources])
 
 
-def loads_and_downstream(
-    name: str, selection: dg.AssetSelection, description: str, partitions: dg.PartitionsDefinition | None
-) -> dg.UnresolvedAssetJobDefinition:
-    """A job running some raw loads and every model downstream of them."""
-    return dg.define_asset_job(
-        name, selection=selection.downstream(), partitions_def=partitions, description=description
-    )
+def loads_and_downstream(name: str, selection: dg.AssetSelection, description: str) -> dg.UnresolvedAssetJobDefinition:
+    """A job running some raw loads and every model downstream of them, partitioned by day
+    when any of them is (Dagster infers it from the selected assets)."""
+    return dg.define_asset_job(name, selection=selection.downstream(), description=description)
 
 
 def sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefinition]:
     """Every load (a migration or the scheduled sync), usage only, and state only."""
     landing = [LANDING] if config.landing.enabled else []
-    partitions = usage_partitions(config.history_start)
     usage = pulled_loads(config, PARTITIONED_DATASETS) | raw_loads(landing, PARTITIONED_DATASETS)
     state = pulled_loads(config, STATE_DATASETS) | api_loads(config) | raw_loads(landing, LANDING_STATE_DATASETS)
     return [
@@ -77,16 +72,14 @@ def sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefinition]:
             usage | state,
             "Everything: state of every source and usage for the selected days (a range is one run), "
             "then the canonical model and marts. The historical migration and the scheduled sync.",
-            partitions,
         ),
         loads_and_downstream(
-            USAGE_JOB, usage, "Usage of every source for the selected days, then canonical usage and marts.", partitions
+            USAGE_JOB, usage, "Usage of every source for the selected days, then canonical usage and marts."
         ),
         loads_and_downstream(
             STATE_JOB,
             state,
             "Customers, contracts and items of every source (incremental), then the canonical model.",
-            None,
         ),
     ]
 

@@ -49,7 +49,6 @@ def webhook_sync_jobs(config: BillingConfig) -> list[dg.UnresolvedAssetJobDefini
             dg.AssetSelection.key_prefixes([raw_schema(name)]),
             f"Everything `{name}` ({source.kind}) provides, incrementally, then the canonical model "
             "(launched by the source_webhooks sensor when the source reports a change).",
-            None,
         )
         for name, source in webhook_sources(config).items()
     ]
