@@ -35,7 +35,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class _HttpReceiver:
+class HttpReceiver:
     """A threaded HTTP server on 127.0.0.1 with a queue of forced failures."""
 
     def __init__(self) -> None:
@@ -67,13 +67,19 @@ class _HttpReceiver:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self):
+    def start(self):
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def reset(self) -> None:
         """Forget what was received and any failure still queued."""
@@ -88,7 +94,7 @@ class _HttpReceiver:
         raise NotImplementedError
 
 
-class SlackReceiver(_HttpReceiver):
+class SlackReceiver(HttpReceiver):
     """`POST /api/chat.postMessage` as Slack answers it."""
 
     def __init__(self, token: str, channels: tuple[str, ...] = ("#billing-ops",)) -> None:
@@ -141,7 +147,7 @@ class SlackReceiver(_HttpReceiver):
         return self._answer({"ok": True, "channel": "C0BILLING", "ts": ts, "message": message})
 
 
-class WebhookReceiver(_HttpReceiver):
+class WebhookReceiver(HttpReceiver):
     """A webhook consumer that accepts only deliveries whose Standard Webhooks signature
     verifies with its secret; `bodies` keeps every raw body that reached it (verified or not)."""
 

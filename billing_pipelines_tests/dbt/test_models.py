@@ -447,13 +447,7 @@ def create_raw_tables(path: Path) -> None:
                 [(*row, loads.get(row[0], LOAD_1), f"{table}-{row[0]}") for row in rows],
             )
         for table, files in LANDING.items():
-            columns = ", ".join(f"{name} varchar" for name in LANDING_COLUMNS[table])
-            event_date = ", _event_date date" if table == "usage_events" else ""
-            con.execute(
-                f"create table raw_landing.{table} ({columns}, _file varchar, _file_digest varchar,"
-                " _line bigint, _received_at timestamptz, _parse_error varchar, _raw_line varchar,"
-                f" _dlt_load_id varchar, _dlt_id varchar{event_date})"
-            )
+            create_landing_table(con, table)
             for file in files:
                 add_landing_rows(con, table, file)
         con.execute("create schema raw_stripe")
@@ -473,6 +467,18 @@ def create_raw_tables(path: Path) -> None:
             "insert into raw_landing.rejected_files values (?, ?, 'digest', ?, ?, ?, 'landing-load', ?)",
             [(*rejected, f"rejected-{n}") for n, rejected in enumerate(REJECTED_FILES)],
         )
+
+
+def create_landing_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """`raw_landing.<table>` as the landing loader creates it: every column text, then the
+    file, line and load columns (and `_event_date` for usage)."""
+    columns = ", ".join(f"{name} varchar" for name in LANDING_COLUMNS[table])
+    event_date = ", _event_date date" if table == "usage_events" else ""
+    con.execute(
+        f"create table raw_landing.{table} ({columns}, _file varchar, _file_digest varchar,"
+        " _line bigint, _received_at timestamptz, _parse_error varchar, _raw_line varchar,"
+        f" _dlt_load_id varchar, _dlt_id varchar{event_date})"
+    )
 
 
 def add_landing_rows(con: duckdb.DuckDBPyConnection, table: str, file: LandingFile) -> None:

@@ -16,8 +16,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from billing_pipelines.defs.landing.columns import LANDING_COLUMNS
-from billing_pipelines_tests.dbt.test_models import LandingFile, Warehouse, add_landing_rows, assert_ok
+from billing_pipelines_tests.dbt.test_models import (
+    LandingFile,
+    Warehouse,
+    add_landing_rows,
+    assert_ok,
+    create_landing_table,
+)
 
 CONTROL = "{}: must not contain control characters (tabs, newlines, …)"
 AT = "2024-01-01T10:00:00Z"
@@ -113,13 +118,7 @@ def create_raw_tables(path: Path) -> None:
     with duckdb.connect(str(path)) as con:
         con.execute("create schema raw_landing")
         for table in ("usage_events", "customers", "contracts"):
-            columns = ", ".join(f"{name} varchar" for name in LANDING_COLUMNS[table])
-            event_date = ", _event_date date" if table == "usage_events" else ""
-            con.execute(
-                f"create table raw_landing.{table} ({columns}, _file varchar, _file_digest varchar,"
-                " _line bigint, _received_at timestamptz, _parse_error varchar, _raw_line varchar,"
-                f" _dlt_load_id varchar, _dlt_id varchar{event_date})"
-            )
+            create_landing_table(con, table)
         received = "2024-01-03 08:00:00+00"
         add_landing_rows(con, "usage_events", LandingFile("usage.csv", received, [row for row, _ in LANDING_USAGE]))
         customers = [("C1", "Acme", *[None] * 11), ("C\t9", "Tabbed", *[None] * 11)]

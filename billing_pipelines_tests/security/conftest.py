@@ -28,12 +28,10 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 import types
 import uuid
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -54,7 +52,7 @@ from billing_pipelines.lib.runs import failure_messages, partition_range_tags
 from billing_pipelines.lib.source_changes import hubspot_signature, stripe_signature
 from billing_pipelines.sandbox.hubspot_standin import HubSpotStandin
 from billing_pipelines.sandbox.stripe_standin import StripeStandin
-from billing_pipelines_tests.alerts.receivers import SlackReceiver, SmtpReceiver, WebhookReceiver
+from billing_pipelines_tests.alerts.receivers import HttpReceiver, SlackReceiver, SmtpReceiver, WebhookReceiver
 from billing_pipelines_tests.ingest_api.conftest import RunningApi
 from billing_pipelines_tests.security.canaries import MARKER, pem_body_stretch, whsec
 
@@ -96,52 +94,34 @@ def canary_secrets() -> dict[str, str]:
     }
 
 
-class RefusingUpstream:
+class RefusingUpstream(HttpReceiver):
     """A Snowflake login endpoint and a Google OAuth token endpoint that refuse every sign-in,
     as the real ones refuse a wrong password or a revoked key; keeps each body it was sent (the
     only place the secrets are allowed to reach)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.bodies: list[bytes] = []
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                upstream.bodies.append(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
-                if self.path.startswith("/token"):
-                    status, body = 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
-                else:  # Snowflake answers a refused login with HTTP 200 and success: false
-                    status, body = (
-                        200,
-                        {
-                            "success": False,
-                            "code": "390100",
-                            "message": "Incorrect username or password was specified.",
-                            "data": None,
-                        },
-                    )
-                answer = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        self.bodies.append(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
+        if path.startswith("/token"):
+            status, answer = 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        else:  # Snowflake answers a refused login with HTTP 200 and success: false
+            status, answer = (
+                200,
+                {
+                    "success": False,
+                    "code": "390100",
+                    "message": "Incorrect username or password was specified.",
+                    "data": None,
+                },
+            )
+        return status, {"content-type": "application/json"}, json.dumps(answer).encode()
 
 
 def service_account(token_uri: str, key_id: str, project: str) -> tuple[str, str]:
@@ -483,7 +463,7 @@ def world(tmp_path_factory, app_database):
     root = tmp_path_factory.mktemp("security")
     (root / "dagster_home").mkdir()
     secrets = canary_secrets()
-    upstream = RefusingUpstream()
+    upstream = RefusingUpstream().start()
     bigquery_key, bigquery_pem = service_account(f"{upstream.url}/token", secrets["bigquery_key_id"], "sec-analytics")
     sheets_key, sheets_pem = service_account(f"{upstream.url}/token", secrets["sheets_key_id"], "sec-sheets")
     secrets["bigquery_key_pem"] = pem_body_stretch(bigquery_pem)
