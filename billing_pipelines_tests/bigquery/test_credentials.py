@@ -7,13 +7,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from dagster_dlt import DagsterDltResource
 
 from billing_pipelines.defs.bigquery.assets import bigquery_source_definitions
 from billing_pipelines.defs.bigquery.resources import SourceUnavailable, key_info, source_credentials
 from billing_pipelines.lib.warehouse import Warehouse
+from billing_pipelines_tests.service_accounts import service_account
 
 KEY_ENV = "PRODUCT_ANALYTICS_KEY"
 WINDOW = {"dagster/asset_partition_range_start": "2026-09-01", "dagster/asset_partition_range_end": "2026-09-01"}
@@ -77,21 +76,8 @@ def token_uri():
 
 def service_account_key(token_uri: str) -> tuple[str, str]:
     """A service-account key JSON (a fresh RSA key) and the private key's PEM body."""
-    pem = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        .decode()
-    )
-    key = {
-        "type": "service_account",
-        "project_id": "sandbox-analytics",
-        "private_key_id": "0123456789abcdef",
-        "private_key": pem,
-        "client_email": "billing-loader@sandbox-analytics.iam.gserviceaccount.com",
-        "client_id": "1234567890",
-        "token_uri": token_uri,
-    }
-    return json.dumps(key), "".join(pem.splitlines()[1:-1])
+    key, pem = service_account(token_uri, "0123456789abcdef", "sandbox-analytics")
+    return key, "".join(pem.splitlines()[1:-1])
 
 
 def materialize(config) -> dg.ExecuteInProcessResult:

@@ -38,8 +38,6 @@ import dagster as dg
 import duckdb
 import pytest
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from billing_pipelines.config import current_config
 from billing_pipelines.definitions import build_definitions
@@ -55,6 +53,7 @@ from billing_pipelines.sandbox.stripe_standin import StripeStandin
 from billing_pipelines_tests.alerts.receivers import HttpReceiver, SlackReceiver, SmtpReceiver, WebhookReceiver
 from billing_pipelines_tests.ingest_api.conftest import RunningApi
 from billing_pipelines_tests.security.canaries import MARKER, pem_body_stretch, whsec
+from billing_pipelines_tests.service_accounts import service_account
 
 DAY = date(2026, 9, 1)
 FORMULA = '=HYPERLINK("http://evil.example","x")'
@@ -122,25 +121,6 @@ class RefusingUpstream(HttpReceiver):
                 },
             )
         return status, {"content-type": "application/json"}, json.dumps(answer).encode()
-
-
-def service_account(token_uri: str, key_id: str, project: str) -> tuple[str, str]:
-    """A service-account key JSON with a fresh RSA key, and the key's PEM."""
-    pem = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        .decode()
-    )
-    info = {
-        "type": "service_account",
-        "project_id": project,
-        "private_key_id": key_id,
-        "private_key": pem,
-        "client_email": f"billing-loader@{project}.iam.gserviceaccount.com",
-        "client_id": "1234567890",
-        "token_uri": token_uri,
-    }
-    return json.dumps(info), pem
 
 
 def billing_yaml(world: types.SimpleNamespace) -> str:
