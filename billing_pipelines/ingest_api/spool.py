@@ -86,14 +86,14 @@ class SeenEvents(Protocol):
     def remember(self, keys: list[Hashable]) -> None: ...
 
 
-def drop_repeated(pending: _Pending, landed_before: set[str], in_group: set[str]) -> list[int]:
+def drop_repeated(pending: _Pending, landed_before: set[Hashable], in_group: set[Hashable]) -> list[int]:
     """Remove from `pending` the rows whose key (`push.delivery_keys`: event id and values) was
     landed before or earlier in this group (adding the others to `in_group`); returns the
     removed rows' positions. A row without a key is kept: the canonical table deduplicates it
     by its content."""
     if pending.repeat_keys is None:
         return []
-    kept_rows, kept_ids, repeated = [], [], []
+    kept_rows, kept_keys, repeated = [], [], []
     for position, (row, key) in enumerate(zip(pending.rows, pending.repeat_keys)):
         if key and (key in landed_before or key in in_group):
             repeated.append(position)
@@ -101,8 +101,8 @@ def drop_repeated(pending: _Pending, landed_before: set[str], in_group: set[str]
         if key:
             in_group.add(key)
         kept_rows.append(row)
-        kept_ids.append(key)
-    pending.rows, pending.repeat_keys = kept_rows, kept_ids
+        kept_keys.append(key)
+    pending.rows, pending.repeat_keys = kept_rows, kept_keys
     return repeated
 
 
@@ -326,7 +326,7 @@ class LandingSpool:
     def _drop_repeated(self, group: list[_Pending]) -> list[list[int]]:
         keys = [key for pending in group for key in pending.repeat_keys or () if key]
         landed_before = self.event_index.seen(keys) if keys and self.event_index is not None else set()
-        in_group: set[str] = set()
+        in_group: set[Hashable] = set()
         return [drop_repeated(pending, landed_before, in_group) for pending in group]
 
     def _write(self, group: list[_Pending]) -> list[Placement]:
